@@ -1,0 +1,97 @@
+"""One settings object: every threshold of the pipeline lives here, with why it has its value.
+
+The config is recorded in every Synthesis, so a result can always be reproduced from it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def default_cache_dir() -> Path:
+    """Embedding cache location: ``$SYNTH_CACHE_DIR``, else ``$XDG_CACHE_HOME/synth``, else ``~/.cache/synth``."""
+    import os
+
+    if os.environ.get("SYNTH_CACHE_DIR"):
+        return Path(os.environ["SYNTH_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "synth"
+
+
+class SynthConfig(BaseModel):
+    """Settings of one synthesis run. Defaults are the evaluated ones (see eval/RESULTS.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(42, description="Seed for UMAP and every other random choice.")
+
+    # prepare
+    min_segment_chars: int = Field(
+        25, description="A sentence shorter than this is merged into its neighbour: too short to stand alone."
+    )
+    near_duplicate_similarity: float = Field(
+        0.92, description="Cosine of character-trigram TF-IDF above which two contributions are near duplicates."
+    )
+
+    # embed
+    batch_size: int = Field(64, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
+
+    # cluster
+    umap_components: int = Field(5, description="Dimensions UMAP reduces to before HDBSCAN.")
+    umap_neighbors_max: int = Field(15, description="UMAP n_neighbors, lowered for tiny corpora.")
+    min_cluster_size: int | None = Field(
+        None, description="HDBSCAN min_cluster_size; None = rule: max(3, round(0.5 * sqrt(n_segments)))."
+    )
+    min_cluster_size_factor: float = Field(0.5, description="The factor in the min_cluster_size rule.")
+    min_samples: int | None = Field(None, description="HDBSCAN min_samples; None = max(2, min_cluster_size // 2).")
+    cluster_selection: str = Field("eom", description="HDBSCAN cluster_selection_method: eom or leaf.")
+    outlier_join_floor: float = Field(
+        0.45, description="An HDBSCAN outlier joins its nearest theme only if its cosine to the centre is at least this"
+    )
+    outlier_join_quantile: float = Field(
+        0.10, description="... and at least this quantile of the theme's own members' cosines to the centre."
+    )
+    min_subtheme_parent: int = Field(12, description="Themes smaller than this get no sub-themes.")
+
+    # label
+    n_keywords: int = Field(8, description="Keywords kept per theme (c-TF-IDF over lemmas).")
+    n_representatives_max: int = Field(5, description="Representative quotes per theme (3 for small themes).")
+    mmr_diversity: float = Field(0.3, description="Weight of diversity against centrality when picking quotes.")
+
+    # minority
+    small_theme_share: float = Field(0.05, description="A theme under this share of the section's contributions is small.")
+    distinct_max_similarity: float = Field(
+        0.45, description="A small theme is distinct if its centre's cosine to every large theme is below this."
+    )
+    dissent_max_similarity: float = Field(
+        0.5, description="A sub-theme whose centre's cosine to the rest of its theme is below this is dissent."
+    )
+    lone_voice_max_similarity: float = Field(
+        0.35, description="An unassigned segment whose cosine to every theme centre is below this is a lone voice."
+    )
+    lone_group_similarity: float = Field(
+        0.55, description="Lone voices at least this close (average link) form a small distinct group."
+    )
+    min_group_participants: int = Field(5, description="Group over-representation is tested only for groups this big.")
+    group_fdr: float = Field(0.05, description="Benjamini-Hochberg false discovery rate for group over-representation.")
+    vote_min_voters: int = Field(5, description="Votes of an opinion group count only with at least this many voters.")
+    vote_split_agree: float = Field(0.6, description="An opinion group agrees when its agree share is at least this...")
+    vote_split_disagree: float = Field(0.6, description="...and another disagrees with a disagree share at least this.")
+
+    # summarize / verify
+    min_support: float = Field(0.3, description="A drafted sentence must have this cosine to what it cites.")
+
+    def cluster_size_for(self, n: int) -> int:
+        """HDBSCAN min_cluster_size for n segments: grows with sqrt(n) so themes scale with the corpus."""
+        if self.min_cluster_size is not None:
+            return self.min_cluster_size
+        return max(3, round(self.min_cluster_size_factor * math.sqrt(n)))
+
+    def samples_for(self, cluster_size: int) -> int:
+        """HDBSCAN min_samples: half the cluster size keeps fewer points as noise than the default."""
+        if self.min_samples is not None:
+            return self.min_samples
+        return max(2, cluster_size // 2)

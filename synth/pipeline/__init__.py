@@ -1,0 +1,97 @@
+"""The stages in order, nothing else: run(contributions) -> Synthesis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from synth.config import SynthConfig, default_cache_dir
+from synth.formats import LoadedInput
+from synth.pipeline.cluster import cluster
+from synth.pipeline.embed import embed_texts
+from synth.pipeline.label import SectionData, label_themes
+from synth.pipeline.minority import find_minority_views
+from synth.pipeline.prepare import normalise, prepare
+from synth.pipeline.summarize import summarize
+from synth.pipeline.verify import verify
+from synth.provenance import coverage, metadata
+from synth.schema import Section, Synthesis
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class RunResult:
+    """The Synthesis (deterministic) and the wall times per stage (not, since they vary)."""
+
+    synthesis: Synthesis
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def run(
+    loaded: LoadedInput,
+    config: SynthConfig | None = None,
+    progress: Progress | None = None,
+    cache_dir: Path | None | bool = True,
+) -> RunResult:
+    """Ingested input -> verified Synthesis. cache_dir: True = default cache, None/False = no cache."""
+    config = config or SynthConfig()
+    cache = default_cache_dir() if cache_dir is True else (cache_dir or None)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = round(timings.get(stage, 0.0) + now - clock, 3)
+        clock = now
+
+    prepared = prepare(loaded.contributions, loaded.excluded, config, progress)
+    lap("prepare")
+    vectors = embed_texts([normalise(s.text) for s in prepared.segments], cache, config.batch_size, progress)
+    lap("embed")
+
+    by_id = {c.id: c for c in prepared.contributions}
+    questions = list(dict.fromkeys(by_id[s.contribution_id].question for s in prepared.segments))
+    sections = []
+    for q_no, question in enumerate(questions, start=1):
+        idx = np.array([i for i, s in enumerate(prepared.segments) if by_id[s.contribution_id].question == question])
+        data = SectionData(
+            question=question, prefix=f"q{q_no}-" if len(questions) > 1 else "",
+            segments=[prepared.segments[i] for i in idx], vectors=vectors[idx], contributions=by_id,
+            duplicates=prepared.duplicates, lemmas=prepared.lemmas,
+        )
+        clustering = cluster(data.vectors, config)
+        lap("cluster")
+        themes = label_themes(data, clustering, config)
+        lap("label")
+        unassigned = np.flatnonzero(clustering.labels < 0)
+        views = find_minority_views(data, themes, unassigned, config)
+        lap("minority")
+        summaries = summarize(data, themes, views, [data.segments[i] for i in unassigned])
+        lap("summarize")
+        sections.append(Section(
+            question=question,
+            n_contributions=len({s.contribution_id for s in data.segments}),
+            n_participants=len({data.participant(s.contribution_id) for s in data.segments}),
+            themes=themes, minority_views=views, summaries=summaries,
+            unassigned_segment_ids=[data.segments[i].id for i in unassigned], groups=data.groups(),
+        ))
+        if progress:
+            progress("sections", q_no, len(questions))
+
+    synthesis = Synthesis(
+        metadata=metadata(loaded, config),
+        contributions=prepared.contributions,
+        segments=prepared.segments,
+        sections=sections,
+        excluded=prepared.excluded,
+        coverage=coverage(prepared, sections),
+    )
+    verify(synthesis, config.min_support)
+    lap("verify")
+    return RunResult(synthesis, timings)

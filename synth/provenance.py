@@ -1,0 +1,38 @@
+"""What a Synthesis records about how it was made, and its coverage figures."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+from synth.config import SynthConfig
+from synth.formats import LoadedInput
+from synth.models import info
+from synth.schema import Coverage, RunMetadata, Section
+
+LIBRARIES = ("sentence-transformers", "torch", "transformers", "spacy", "umap-learn", "hdbscan", "scikit-learn", "numpy")
+
+
+def metadata(loaded: LoadedInput, config: SynthConfig) -> RunMetadata:
+    return RunMetadata(
+        synth_version=importlib.metadata.version("synth"),
+        input_sha256=loaded.sha256,
+        config=config.model_dump(mode="json"),
+        embedding_model=info("embedding"),
+        nlp_model=info("nlp"),
+        seed=config.seed,
+        libraries={name: importlib.metadata.version(name) for name in LIBRARIES},
+    )
+
+
+def coverage(prepared, sections: list[Section]) -> Coverage:  # noqa: ANN001 - PreparedCorpus
+    themed_segments = {s for sec in sections for t in sec.themes if t.parent_id is None for s in t.segment_ids}
+    themed = {s.contribution_id for s in prepared.segments if s.id in themed_segments}
+    analysed = {s.contribution_id for s in prepared.segments}
+    return Coverage(
+        n_input=len(prepared.contributions),
+        n_themed=len(themed),
+        n_unassigned=len(analysed - themed),
+        n_excluded=len(prepared.excluded),
+        n_segments=len(prepared.segments),
+        n_segments_themed=len(themed_segments),
+    )

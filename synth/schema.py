@@ -1,0 +1,159 @@
+"""The nouns every part of synth shares, as pydantic models; the Synthesis is the product.
+
+Versioned: bump SCHEMA_VERSION whenever a field changes meaning. The JSON Schema is exported
+with ``synth schema``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1.0"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Votes(_Model):
+    """Vote counts on a contribution (Polis agree / disagree / pass)."""
+
+    agree: int = 0
+    disagree: int = 0
+    passed: int = 0
+
+
+class Contribution(_Model):
+    """One free-text contribution exactly as it arrived; `text` is never altered."""
+
+    id: str
+    text: str
+    participant_id: str | None = None
+    group: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    timestamp: str | None = None
+    question: str | None = None
+    votes: Votes | None = None
+    group_votes: dict[str, Votes] = Field(
+        default_factory=dict, description="Votes split by the voters' opinion group (Polis)."
+    )
+    source_row: int | None = Field(None, description="1-based data row in the input file, for error messages.")
+
+
+class Segment(_Model):
+    """A sentence-sized piece of a contribution: `text == contribution.text[start:end]`."""
+
+    id: str
+    contribution_id: str
+    start: int
+    end: int
+    text: str
+
+
+class Citation(_Model):
+    """A pointer to a verbatim span of a contribution: `contribution.text[start:end] == quote`."""
+
+    contribution_id: str
+    start: int
+    end: int
+    quote: str
+
+
+class SummarySentence(_Model):
+    text: str
+    citations: list[Citation]
+    kind: Literal["quote", "count", "drafted"]
+    support: float | None = Field(None, description="Cosine of the sentence with what it cites (drafted sentences).")
+
+
+class Summary(_Model):
+    scope: str = Field(description="'overview' for a section, else the theme id.")
+    sentences: list[SummarySentence]
+
+
+class Theme(_Model):
+    id: str
+    label: str
+    keywords: list[str]
+    parent_id: str | None = None
+    segment_ids: list[str]
+    contribution_ids: list[str]
+    joined_segment_ids: list[str] = Field(
+        default_factory=list, description="Members that HDBSCAN left as outliers and that joined as near enough."
+    )
+    representatives: list[Citation]
+    n_contributions: int
+    n_participants: int
+    n_duplicates: int = Field(0, description="Duplicates of members, excluded but counted here.")
+    cohesion: float = Field(description="Mean cosine of members to the theme centre.")
+    group_counts: dict[str, int] = Field(default_factory=dict, description="Participants per group.")
+    breadth: float | None = Field(None, description="Share of the section's groups with a participant here.")
+
+
+class MinorityView(_Model):
+    id: str
+    kind: Literal["small_distinct_theme", "dissent_in_theme", "concentrated_in_group", "lone_voices"]
+    theme_id: str | None = None
+    contribution_ids: list[str]
+    segment_ids: list[str] = Field(default_factory=list)
+    reason: str
+    stats: dict[str, float | int | str] = Field(default_factory=dict)
+
+
+class Excluded(_Model):
+    contribution_id: str
+    reason: str
+    duplicate_of: str | None = None
+
+
+class Section(_Model):
+    """The synthesis of one question (or of the whole input when there is no question column)."""
+
+    question: str | None
+    n_contributions: int
+    n_participants: int
+    themes: list[Theme]
+    minority_views: list[MinorityView]
+    summaries: list[Summary]
+    unassigned_segment_ids: list[str]
+    groups: list[str] = Field(default_factory=list)
+
+
+class ModelInfo(_Model):
+    name: str
+    package: str
+    version: str
+    sha256: str
+
+
+class RunMetadata(_Model):
+    """Everything needed to reproduce the run. No clock times: those go in timings.json."""
+
+    synth_version: str
+    input_sha256: str
+    config: dict
+    embedding_model: ModelInfo
+    nlp_model: ModelInfo
+    seed: int
+    libraries: dict[str, str]
+
+
+class Coverage(_Model):
+    n_input: int
+    n_themed: int
+    n_unassigned: int
+    n_excluded: int
+    n_segments: int
+    n_segments_themed: int
+
+
+class Synthesis(_Model):
+    schema_version: str = SCHEMA_VERSION
+    metadata: RunMetadata
+    contributions: list[Contribution]
+    segments: list[Segment]
+    sections: list[Section]
+    excluded: list[Excluded]
+    coverage: Coverage
