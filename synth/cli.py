@@ -1,0 +1,101 @@
+"""The `synth` command: run a synthesis, list and verify models, export the JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Traceable synthesis of citizens' assembly and consultation contributions.", no_args_is_help=True)
+err = Console(stderr=True)
+
+
+@app.command("run")
+def run_cmd(
+    input: Annotated[Path, typer.Argument(help="CSV, JSON, JSONL file, or a Polis export folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for synthesis.json and the reports.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto, csv, json, jsonl or polis.")] = "auto",
+    id_col: Annotated[str | None, typer.Option(help="Column holding contribution ids.")] = None,
+    text_col: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
+    group_col: Annotated[str | None, typer.Option(help="Column holding the table / session / group.")] = None,
+    participant_col: Annotated[str | None, typer.Option(help="Column holding the participant id.")] = None,
+    question_col: Annotated[str | None, typer.Option(help="Column holding the question answered.")] = None,
+    attr_cols: Annotated[str | None, typer.Option(help="Comma-separated attribute (stratum) columns.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    config: Annotated[Path | None, typer.Option(help="JSON file of settings (see synth.config).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the embedding cache.")] = False,
+    title: Annotated[str | None, typer.Option(help="Report title (default: the input name).")] = None,
+) -> None:
+    """Synthesise INPUT into OUT/synthesis.json, report.html and report.md."""
+    from synth.config import SynthConfig
+    from synth.formats import ColumnMap, InputError
+    from synth.models import ModelMissingError
+    from synth.service import synthesize_file, write_outputs
+
+    settings = json.loads(config.read_text()) if config else {}
+    settings.setdefault("seed", seed)
+    columns = ColumnMap(
+        id=id_col, text=text_col, participant=participant_col, group=group_col, question=question_col,
+        attributes=tuple(a.strip() for a in attr_cols.split(",") if a.strip()) if attr_cols else (),
+    )
+    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            result = synthesize_file(input, fmt, columns, SynthConfig(**settings), progress, None if no_cache else True)
+        except (InputError, ModelMissingError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    name = input.name if input.name != "comments.csv" else input.resolve().parent.name
+    paths = write_outputs(result, out, title or name)
+    cov = result.synthesis.coverage
+    err.print(
+        f"{cov.n_input} contributions: {cov.n_themed} in themes, {cov.n_unassigned} unassigned, "
+        f"{cov.n_excluded} excluded; {sum(len(s.minority_views) for s in result.synthesis.sections)} minority views."
+    )
+    for p in paths.values():
+        err.print(f"wrote {p}")
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List the models in models/manifest.json and verify the installed weights against it."""
+    from synth.models import ModelMissingError, manifest, verify
+
+    table = Table("model", "package", "version", "licence", "sha256", "status")
+    failed = False
+    for key, entry in manifest().items():
+        try:
+            verify(key)
+            status = "[green]ok[/green]"
+        except ModelMissingError as exc:
+            status, failed = f"[red]{exc}[/red]", True
+        table.add_row(entry.name, entry.package, entry.version, entry.licence, entry.sha256[:16] + "…", status)
+    Console().print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of synthesis.json."""
+    from synth.schema import Synthesis
+
+    json.dump(Synthesis.model_json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    app()

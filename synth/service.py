@@ -1,0 +1,40 @@
+"""What every door (CLI today; API and web pages later) calls: read, synthesise, write."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from synth.config import SynthConfig
+from synth.formats import ColumnMap, load_contributions
+from synth.pipeline import Progress, RunResult, run
+from synth.report import render_html, render_markdown
+from synth.schema import Synthesis
+
+
+def synthesize_file(
+    path: str | Path,
+    fmt: str = "auto",
+    columns: ColumnMap | None = None,
+    config: SynthConfig | None = None,
+    progress: Progress | None = None,
+    cache_dir: Path | None | bool = True,
+) -> RunResult:
+    return run(load_contributions(path, fmt, columns), config, progress, cache_dir)
+
+
+def write_outputs(result: RunResult, out_dir: Path, title: str) -> dict[str, Path]:
+    """synthesis.json (deterministic), its JSON Schema, report.html, report.md and timings.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "synthesis.json": result.synthesis.model_dump_json(indent=2) + "\n",
+        "synthesis.schema.json": json.dumps(Synthesis.model_json_schema(), indent=2) + "\n",
+        "report.html": render_html(result.synthesis, result.timings, title),
+        "report.md": render_markdown(result.synthesis, result.timings, title),
+        "timings.json": json.dumps(result.timings, indent=2) + "\n",
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = out_dir / name
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
