@@ -56,7 +56,7 @@ def run_cmd(
         try:
             result = synthesize_file(input, fmt, columns, SynthConfig(**settings), progress, None if no_cache else True)
         except (InputError, ModelMissingError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from None
     name = input.name if input.name != "comments.csv" else input.resolve().parent.name
     paths = write_outputs(result, out, title or name)
@@ -74,7 +74,9 @@ def models_cmd() -> None:
     """List the models in models/manifest.json and verify the installed weights against it."""
     from synth.models import ModelMissingError, manifest, verify
 
-    table = Table("model", "package", "version", "licence", "sha256", "status")
+    table = Table()
+    for column in ("model", "package", "version", "licence", "sha256", "status"):
+        table.add_column(column, overflow="fold")
     failed = False
     for key, entry in manifest().items():
         try:

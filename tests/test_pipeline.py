@@ -1,0 +1,135 @@
+"""End to end on real data: the invariants, determinism, minority detection, sections per question."""
+
+from __future__ import annotations
+
+import csv
+import socket
+from pathlib import Path
+
+import pytest
+
+from synth.config import SynthConfig
+from synth.formats import load_contributions
+from synth.pipeline import RunResult, run
+from synth.pipeline.verify import SynthesisInvalid, check, verify
+from tests.conftest import PLANTED, POLIS
+
+
+@pytest.mark.parametrize("name", ["polis_run", "planted_run"])
+def test_invariants_hold(name: str, request: pytest.FixtureRequest) -> None:
+    s = request.getfixturevalue(name).synthesis
+    assert check(s) == []
+    ids = [c.id for c in s.contributions]
+    excluded = {e.contribution_id for e in s.excluded}
+    themed = {c for sec in s.sections for t in sec.themes if t.parent_id is None for c in t.contribution_ids}
+    seg_owner = {x.id: x.contribution_id for x in s.segments}
+    unassigned = {seg_owner[x] for sec in s.sections for x in sec.unassigned_segment_ids}
+    # exactly once: excluded never appears elsewhere; everything else is themed or unassigned
+    assert not excluded & (themed | unassigned)
+    assert set(ids) == excluded | themed | unassigned
+    assert s.coverage.n_input == len(ids) == s.coverage.n_themed + s.coverage.n_unassigned + s.coverage.n_excluded
+    for sec in s.sections:
+        for summary in sec.summaries:
+            for sentence in summary.sentences:
+                assert sentence.citations
+                for c in sentence.citations:
+                    assert next(x.text for x in s.contributions if x.id == c.contribution_id)[c.start : c.end] == c.quote
+
+
+def test_themes_and_metadata(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    top = [t for t in s.sections[0].themes if t.parent_id is None]
+    assert len(top) >= 2
+    for t in top:
+        assert t.label and t.keywords and 1 <= len(t.representatives) <= 5
+    assert s.metadata.embedding_model.sha256 == "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    assert s.metadata.seed == 42 and s.metadata.config["seed"] == 42
+    assert s.sections[0].groups == ["opinion group A", "opinion group B"]
+
+
+def test_same_input_same_bytes(polis_run: RunResult, tmp_path: Path) -> None:
+    """A second run with a cold cache gives byte-identical JSON."""
+    again = run(load_contributions(POLIS), SynthConfig(), cache_dir=tmp_path / "fresh")
+    assert again.synthesis.model_dump_json() == polis_run.synthesis.model_dump_json()
+
+
+def test_seed_is_recorded_and_changes_nothing_else(polis_run: RunResult, cache_dir: Path) -> None:
+    other = run(load_contributions(POLIS), SynthConfig(seed=7), cache_dir=cache_dir)
+    assert other.synthesis.metadata.seed == 7
+    assert check(other.synthesis) == []
+
+
+def test_planted_minority_is_flagged(planted_run: RunResult) -> None:
+    planted = {r["id"] for r in csv.DictReader(PLANTED.open()) if r["planted"] == "1"}
+    views = planted_run.synthesis.sections[0].minority_views
+    flagged = {c for v in views if v.kind in ("small_distinct_theme", "lone_voices") for c in v.contribution_ids}
+    assert planted <= flagged
+    best = max((v for v in views if v.kind == "small_distinct_theme"), key=lambda v: len(planted & set(v.contribution_ids)))
+    assert len(planted & set(best.contribution_ids)) >= 5
+    assert len(set(best.contribution_ids) - planted) <= 1  # the flag is about the plant, not the motion
+    assert best.reason and "similarity" in best.reason
+
+
+def test_group_concentration_uses_fisher_with_correction(planted_run: RunResult) -> None:
+    views = [v for v in planted_run.synthesis.sections[0].minority_views if v.kind == "concentrated_in_group"]
+    for v in views:
+        assert v.stats["q_value"] < 0.05 and v.stats["share_in_theme"] > v.stats["share_overall"]
+
+
+def test_questions_become_sections(tmp_path: Path, cache_dir: Path) -> None:
+    rows = list(csv.DictReader(PLANTED.open()))
+    path = tmp_path / "two.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text", "question"])
+        for r in rows[:60]:
+            w.writerow([r["id"], r["text"], "Q1: uniforms?"])
+        for r in rows[60:120]:
+            w.writerow([r["id"], r["text"], "Q2: more uniforms?"])
+    s = run(load_contributions(path), SynthConfig(), cache_dir=cache_dir).synthesis
+    assert [sec.question for sec in s.sections] == ["Q1: uniforms?", "Q2: more uniforms?"]
+    assert all(t.id.startswith("q2-") for t in s.sections[1].themes)
+    assert check(s) == []
+
+
+def test_duplicates_are_excluded_and_counted(tmp_path: Path, cache_dir: Path) -> None:
+    rows = list(csv.DictReader(PLANTED.open()))[:80]
+    path = tmp_path / "dups.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text"])
+        for r in rows:
+            w.writerow([r["id"], r["text"]])
+        w.writerow(["dup-exact", "  " + rows[1]["text"].upper() + "!! "])
+        w.writerow(["dup-near", rows[0]["text"].replace("latest trends", "latest trend")])
+        w.writerow(["empty", "   "])
+    s = run(load_contributions(path), SynthConfig(), cache_dir=cache_dir).synthesis
+    reasons = {e.contribution_id: e for e in s.excluded}
+    assert reasons["dup-exact"].duplicate_of == rows[1]["id"] and "exact duplicate" in reasons["dup-exact"].reason
+    assert reasons["dup-near"].duplicate_of == rows[0]["id"] and "near duplicate" in reasons["dup-near"].reason
+    assert reasons["empty"].reason == "empty text"
+    counted = sum(t.n_duplicates for sec in s.sections for t in sec.themes if t.parent_id is None)
+    unassigned_owners = {x.split(":")[0] for sec in s.sections for x in sec.unassigned_segment_ids}
+    assert counted == 2 - len({rows[0]["id"], rows[1]["id"]} & unassigned_owners)
+
+
+def test_verify_refuses_a_tampered_quote(polis_run: RunResult) -> None:
+    s = polis_run.synthesis.model_copy(deep=True)
+    sentence = s.sections[0].summaries[1].sentences[1]
+    sentence.citations[0].quote = sentence.citations[0].quote + " (paraphrased)"
+    with pytest.raises(SynthesisInvalid, match="quote is not the text"):
+        verify(s)
+
+
+def test_verify_refuses_a_lost_contribution(polis_run: RunResult) -> None:
+    s = polis_run.synthesis.model_copy(deep=True)
+    s.sections[0].unassigned_segment_ids.append(s.sections[0].themes[0].segment_ids[0])
+    s.sections[0].summaries[0].sentences[0].citations = []
+    problems = check(s)
+    assert any("placed 2 times" in p for p in problems)
+    assert any("has no citation" in p for p in problems)
+
+
+def test_no_network_in_tests() -> None:
+    with pytest.raises(Exception, match="(?i)socket"):
+        socket.create_connection(("huggingface.co", 443), timeout=1)
