@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="Traceable synthesis of citizens' assembly and consultation contributions.", no_args_is_help=True)
+app = typer.Typer(
+    help="Traceable synthesis of citizens' assembly and consultation contributions.", no_args_is_help=True
+)
 err = Console(stderr=True)
 
 
@@ -41,11 +43,21 @@ def run_cmd(
     settings = json.loads(config.read_text()) if config else {}
     settings.setdefault("seed", seed)
     columns = ColumnMap(
-        id=id_col, text=text_col, participant=participant_col, group=group_col, question=question_col,
+        id=id_col,
+        text=text_col,
+        participant=participant_col,
+        group=group_col,
+        question=question_col,
         attributes=tuple(a.strip() for a in attr_cols.split(",") if a.strip()) if attr_cols else (),
     )
-    with Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

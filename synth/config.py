@@ -62,7 +62,9 @@ class SynthConfig(BaseModel):
     mmr_diversity: float = Field(0.3, description="Weight of diversity against centrality when picking quotes.")
 
     # minority
-    small_theme_share: float = Field(0.05, description="A theme under this share of the section's contributions is small.")
+    small_theme_share: float = Field(
+        0.05, description="A theme under this share of the section's contributions is small."
+    )
     distinct_max_similarity: float = Field(
         0.45, description="A small theme is distinct if its centre's cosine to every large theme is below this."
     )

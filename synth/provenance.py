@@ -9,7 +9,16 @@ from synth.formats import LoadedInput
 from synth.models import info
 from synth.schema import Coverage, RunMetadata, Section
 
-LIBRARIES = ("sentence-transformers", "torch", "transformers", "spacy", "umap-learn", "hdbscan", "scikit-learn", "numpy")
+LIBRARIES = (
+    "sentence-transformers",
+    "torch",
+    "transformers",
+    "spacy",
+    "umap-learn",
+    "hdbscan",
+    "scikit-learn",
+    "numpy",
+)
 
 
 def metadata(loaded: LoadedInput, config: SynthConfig) -> RunMetadata:

@@ -21,7 +21,8 @@ def test_csv_autodetects_columns(tmp_path: Path) -> None:
     path = write(tmp_path, "in.csv", "response_id,answer,table\nr1,More buses please,3\nr2,Fewer cars,4\n")
     loaded = load_contributions(path)
     assert [(c.id, c.text, c.group, c.source_row) for c in loaded.contributions] == [
-        ("r1", "More buses please", "3", 1), ("r2", "Fewer cars", "4", 2)
+        ("r1", "More buses please", "3", 1),
+        ("r2", "Fewer cars", "4", 2),
     ]
 
 

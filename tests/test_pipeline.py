@@ -33,7 +33,9 @@ def test_invariants_hold(name: str, request: pytest.FixtureRequest) -> None:
             for sentence in summary.sentences:
                 assert sentence.citations
                 for c in sentence.citations:
-                    assert next(x.text for x in s.contributions if x.id == c.contribution_id)[c.start : c.end] == c.quote
+                    assert (
+                        next(x.text for x in s.contributions if x.id == c.contribution_id)[c.start : c.end] == c.quote
+                    )
 
 
 def test_themes_and_metadata(polis_run: RunResult) -> None:
@@ -64,7 +66,9 @@ def test_planted_minority_is_flagged(planted_run: RunResult) -> None:
     views = planted_run.synthesis.sections[0].minority_views
     flagged = {c for v in views if v.kind in ("small_distinct_theme", "lone_voices") for c in v.contribution_ids}
     assert planted <= flagged
-    best = max((v for v in views if v.kind == "small_distinct_theme"), key=lambda v: len(planted & set(v.contribution_ids)))
+    best = max(
+        (v for v in views if v.kind == "small_distinct_theme"), key=lambda v: len(planted & set(v.contribution_ids))
+    )
     assert len(planted & set(best.contribution_ids)) >= 5
     assert len(set(best.contribution_ids) - planted) <= 1  # the flag is about the plant, not the motion
     assert best.reason and "similarity" in best.reason

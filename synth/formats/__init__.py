@@ -14,9 +14,7 @@ from synth.formats.polis import is_polis_export, read_polis
 __all__ = ["ColumnMap", "InputError", "LoadedInput", "load_contributions"]
 
 
-def load_contributions(
-    path: str | Path, fmt: str = "auto", columns: ColumnMap | None = None
-) -> LoadedInput:
+def load_contributions(path: str | Path, fmt: str = "auto", columns: ColumnMap | None = None) -> LoadedInput:
     """Read a file or a Polis export folder. fmt: auto, csv, json, jsonl or polis."""
     path = Path(path)
     columns = columns or ColumnMap()

@@ -15,12 +15,29 @@ from synth.schema import Contribution
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "id": ("id", "comment-id", "comment_id", "contribution_id", "response_id", "arg_id", "uuid", "key"),
     "text": (
-        "text", "comment-body", "comment_body", "comment", "body", "contribution", "response", "answer",
-        "argument", "content", "message", "statement",
+        "text",
+        "comment-body",
+        "comment_body",
+        "comment",
+        "body",
+        "contribution",
+        "response",
+        "answer",
+        "argument",
+        "content",
+        "message",
+        "statement",
     ),
     "participant": (
-        "participant_id", "participant", "author-id", "author_id", "author", "respondent_id", "respondent",
-        "user_id", "user",
+        "participant_id",
+        "participant",
+        "author-id",
+        "author_id",
+        "author",
+        "respondent_id",
+        "respondent",
+        "user_id",
+        "user",
     ),
     "group": ("group", "table", "session", "group-id", "group_id", "stratum", "cohort"),
     "question": ("question", "question_id", "question_text", "prompt", "topic"),
@@ -67,7 +84,10 @@ def _rows_csv(text: str, file: str, delimiter: str) -> tuple[list[str], list[tup
             continue
         if len(values) != len(header):
             raise InputError(
-                file, row_no, None, f"has {len(values)} fields but the header has {len(header)} (line {reader.line_num})"
+                file,
+                row_no,
+                None,
+                f"has {len(values)} fields but the header has {len(header)} (line {reader.line_num})",
             )
         rows.append((row_no, dict(zip(header, values, strict=True))))
     if not rows:
@@ -90,11 +110,13 @@ def _rows_json(text: str, file: str, fmt: str) -> tuple[list[str], list[tuple[in
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise InputError(file, None, None, f"not valid JSON: {err.msg} (line {err.lineno}, char {err.colno})") from None
+            raise InputError(
+                file, None, None, f"not valid JSON: {err.msg} (line {err.lineno}, char {err.colno})"
+            ) from None
         if isinstance(data, dict) and isinstance(data.get("contributions"), list):
             data = data["contributions"]
         if not isinstance(data, list):
-            raise InputError(file, None, None, "expected a list of objects, or {\"contributions\": [...]}")
+            raise InputError(file, None, None, 'expected a list of objects, or {"contributions": [...]}')
         records = data
     if not records:
         raise InputError(file, None, None, "contains no records")
@@ -134,9 +156,7 @@ def read_generic(path: Path, fmt: str, columns: ColumnMap) -> LoadedInput:
     notes: list[str] = []
     text_col = _pick("text", columns.text, names, file)
     if text_col is None:
-        raise InputError(
-            file, None, None, f"no text column found among {names}; name it with --text-col"
-        )
+        raise InputError(file, None, None, f"no text column found among {names}; name it with --text-col")
     id_col = _pick("id", columns.id, names, file)
     part_col = _pick("participant", columns.participant, names, file)
     group_col = _pick("group", columns.group, names, file)

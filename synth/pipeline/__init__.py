@@ -61,9 +61,13 @@ def run(
     for q_no, question in enumerate(questions, start=1):
         idx = np.array([i for i, s in enumerate(prepared.segments) if by_id[s.contribution_id].question == question])
         data = SectionData(
-            question=question, prefix=f"q{q_no}-" if len(questions) > 1 else "",
-            segments=[prepared.segments[i] for i in idx], vectors=vectors[idx], contributions=by_id,
-            duplicates=prepared.duplicates, lemmas=prepared.lemmas,
+            question=question,
+            prefix=f"q{q_no}-" if len(questions) > 1 else "",
+            segments=[prepared.segments[i] for i in idx],
+            vectors=vectors[idx],
+            contributions=by_id,
+            duplicates=prepared.duplicates,
+            lemmas=prepared.lemmas,
         )
         clustering = cluster(data.vectors, config)
         lap("cluster")
@@ -74,13 +78,18 @@ def run(
         lap("minority")
         summaries = summarize(data, themes, views, [data.segments[i] for i in unassigned])
         lap("summarize")
-        sections.append(Section(
-            question=question,
-            n_contributions=len({s.contribution_id for s in data.segments}),
-            n_participants=len({data.participant(s.contribution_id) for s in data.segments}),
-            themes=themes, minority_views=views, summaries=summaries,
-            unassigned_segment_ids=[data.segments[i].id for i in unassigned], groups=data.groups(),
-        ))
+        sections.append(
+            Section(
+                question=question,
+                n_contributions=len({s.contribution_id for s in data.segments}),
+                n_participants=len({data.participant(s.contribution_id) for s in data.segments}),
+                themes=themes,
+                minority_views=views,
+                summaries=summaries,
+                unassigned_segment_ids=[data.segments[i].id for i in unassigned],
+                groups=data.groups(),
+            )
+        )
         if progress:
             progress("sections", q_no, len(questions))
 

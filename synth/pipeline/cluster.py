@@ -69,9 +69,9 @@ def _hdbscan(coords: np.ndarray, size: int, samples: int, method: str) -> np.nda
 
     if len(coords) < 2 * size:
         return np.full(len(coords), -1)
-    model = hdbscan.HDBSCAN(
-        min_cluster_size=size, min_samples=min(samples, size), cluster_selection_method=method
-    ).fit(coords)
+    model = hdbscan.HDBSCAN(min_cluster_size=size, min_samples=min(samples, size), cluster_selection_method=method).fit(
+        coords
+    )
     return model.labels_
 
 
@@ -94,8 +94,10 @@ def join_outliers(vectors: np.ndarray, labels: np.ndarray, config: SynthConfig) 
     cents = centroids(vectors, labels, k)
     member_sims = (vectors * cents[np.maximum(labels, 0)]).sum(axis=1)
     bars = np.array(
-        [max(config.outlier_join_floor, float(np.quantile(member_sims[labels == i], config.outlier_join_quantile)))
-         for i in range(k)]
+        [
+            max(config.outlier_join_floor, float(np.quantile(member_sims[labels == i], config.outlier_join_quantile)))
+            for i in range(k)
+        ]
     )
     out = labels.copy()
     for i in np.flatnonzero(labels < 0):
@@ -124,6 +126,10 @@ def cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
         sub = canonical(_hdbscan(coords[idx], sub_size, config.samples_for(sub_size), "leaf"))
         if sub.max() >= 1:  # a single sub-theme says nothing the theme does not
             sub_labels[idx] = sub
-    params = {"n_segments": n, "min_cluster_size": size, "min_samples": samples,
-              "umap_neighbors": max(2, min(config.umap_neighbors_max, n - 1)) if n else 0}
+    params = {
+        "n_segments": n,
+        "min_cluster_size": size,
+        "min_samples": samples,
+        "umap_neighbors": max(2, min(config.umap_neighbors_max, n - 1)) if n else 0,
+    }
     return Clustering(labels, joined, sub_labels, coords, params)

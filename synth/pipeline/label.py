@@ -116,8 +116,16 @@ def _unique(seq):  # noqa: ANN001, ANN202 - order-keeping dedupe of ids
 
 
 def build_theme(
-    data: SectionData, idx: np.ndarray, theme_id: str, parent_id: str | None, joined: np.ndarray,
-    model: KeywordModel, n_keywords: int, n_reps_max: int, diversity: float, all_groups: list[str],
+    data: SectionData,
+    idx: np.ndarray,
+    theme_id: str,
+    parent_id: str | None,
+    joined: np.ndarray,
+    model: KeywordModel,
+    n_keywords: int,
+    n_reps_max: int,
+    diversity: float,
+    all_groups: list[str],
 ):  # noqa: ANN201 - Theme
     """A Theme from the section segments at `idx`: counts, cohesion, breadth, keywords, representatives."""
     from synth.schema import Citation, Theme

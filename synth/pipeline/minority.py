@@ -38,15 +38,26 @@ def small_distinct(
         nearest = max(sims, key=lambda i: (sims[i], i))
         if sims[nearest] < config.distinct_max_similarity:
             label = next(o.label for o in large if o.id == nearest)
-            views.append(MinorityView(
-                id="", kind="small_distinct_theme", theme_id=t.id, contribution_ids=t.contribution_ids,
-                segment_ids=t.segment_ids,
-                reason=(f"Only {t.n_contributions} contributions from {t.n_participants} participants, and unlike "
-                        f"every larger theme (closest: '{label}', similarity {sims[nearest]:.2f})."),
-                stats={"n_contributions": t.n_contributions, "n_participants": t.n_participants,
-                       "share_of_section": round(t.n_contributions / n_section, 4),
-                       "nearest_large_theme": nearest, "similarity_to_nearest": round(sims[nearest], 4)},
-            ))
+            views.append(
+                MinorityView(
+                    id="",
+                    kind="small_distinct_theme",
+                    theme_id=t.id,
+                    contribution_ids=t.contribution_ids,
+                    segment_ids=t.segment_ids,
+                    reason=(
+                        f"Only {t.n_contributions} contributions from {t.n_participants} participants, and unlike "
+                        f"every larger theme (closest: '{label}', similarity {sims[nearest]:.2f})."
+                    ),
+                    stats={
+                        "n_contributions": t.n_contributions,
+                        "n_participants": t.n_participants,
+                        "share_of_section": round(t.n_contributions / n_section, 4),
+                        "nearest_large_theme": nearest,
+                        "similarity_to_nearest": round(sims[nearest], 4),
+                    },
+                )
+            )
     return views
 
 
@@ -87,22 +98,38 @@ def unassigned_views(
                 continue
             grouped[members] = True
             inner = float(np.mean(vecs[members] @ centre))
-            views.append(MinorityView(
-                id="", kind="small_distinct_theme", contribution_ids=[cids[m] for m in members],
-                segment_ids=seg_ids(members),
-                reason=(f"{len(members)} contributions that fit no theme say something close to each other "
-                        f"(cohesion {inner:.2f}) and unlike every theme (closest similarity {to_themes:.2f})."),
-                stats={"n_contributions": len(members), "cohesion": round(inner, 4),
-                       "similarity_to_nearest_theme": round(to_themes, 4)},
-            ))
+            views.append(
+                MinorityView(
+                    id="",
+                    kind="small_distinct_theme",
+                    contribution_ids=[cids[m] for m in members],
+                    segment_ids=seg_ids(members),
+                    reason=(
+                        f"{len(members)} contributions that fit no theme say something close to each other "
+                        f"(cohesion {inner:.2f}) and unlike every theme (closest similarity {to_themes:.2f})."
+                    ),
+                    stats={
+                        "n_contributions": len(members),
+                        "cohesion": round(inner, 4),
+                        "similarity_to_nearest_theme": round(to_themes, 4),
+                    },
+                )
+            )
     lone = [m for m in range(len(cids)) if not grouped[m] and nearest[m] < config.lone_voice_max_similarity]
     if lone:
-        views.append(MinorityView(
-            id="", kind="lone_voices", contribution_ids=[cids[m] for m in lone], segment_ids=seg_ids(lone),
-            reason=(f"{len(lone)} contributions fit no theme and are far from all of them (similarity under "
-                    f"{config.lone_voice_max_similarity:.2f}): read them, one may be a view nobody else voiced."),
-            stats={"n_contributions": len(lone), "max_similarity": round(float(nearest[lone].max()), 4)},
-        ))
+        views.append(
+            MinorityView(
+                id="",
+                kind="lone_voices",
+                contribution_ids=[cids[m] for m in lone],
+                segment_ids=seg_ids(lone),
+                reason=(
+                    f"{len(lone)} contributions fit no theme and are far from all of them (similarity under "
+                    f"{config.lone_voice_max_similarity:.2f}): read them, one may be a view nobody else voiced."
+                ),
+                stats={"n_contributions": len(lone), "max_similarity": round(float(nearest[lone].max()), 4)},
+            )
+        )
     return views
 
 
@@ -118,14 +145,24 @@ def subtheme_dissent(
             continue
         sim = float(_centre(data, sub.segment_ids, index) @ _centre(data, rest, index))
         if sim < config.dissent_max_similarity:
-            views.append(MinorityView(
-                id="", kind="dissent_in_theme", theme_id=parent.id, contribution_ids=sub.contribution_ids,
-                segment_ids=sub.segment_ids,
-                reason=(f"Inside '{parent.label}', {sub.n_contributions} contributions on '{sub.label}' "
-                        f"stand apart from the rest of the theme (similarity {sim:.2f})."),
-                stats={"sub_theme": sub.id, "n_contributions": sub.n_contributions,
-                       "similarity_to_rest": round(sim, 4)},
-            ))
+            views.append(
+                MinorityView(
+                    id="",
+                    kind="dissent_in_theme",
+                    theme_id=parent.id,
+                    contribution_ids=sub.contribution_ids,
+                    segment_ids=sub.segment_ids,
+                    reason=(
+                        f"Inside '{parent.label}', {sub.n_contributions} contributions on '{sub.label}' "
+                        f"stand apart from the rest of the theme (similarity {sim:.2f})."
+                    ),
+                    stats={
+                        "sub_theme": sub.id,
+                        "n_contributions": sub.n_contributions,
+                        "similarity_to_rest": round(sim, 4),
+                    },
+                )
+            )
     return views
 
 
@@ -133,6 +170,7 @@ def vote_split(
     data: SectionData, themes: list[Theme], unassigned_cids: list[str], config: SynthConfig
 ) -> list[MinorityView]:
     """Comments one opinion group mostly agrees with and another mostly rejects (Polis votes)."""
+
     def split(cid: str) -> tuple[str, float, str, float] | None:
         rates = {}
         for g, v in data.contributions[cid].group_votes.items():
@@ -155,13 +193,26 @@ def vote_split(
             continue
         cid, (ga, a, gd, d) = hits[0]
         where = f"In '{label}'" if theme_id else "Among contributions that fit no theme"
-        views.append(MinorityView(
-            id="", kind="dissent_in_theme", theme_id=theme_id, contribution_ids=[c for c, _ in hits],
-            reason=(f"{where}, {len(hits)} comment(s) split the opinion groups: e.g. #{cid}, "
-                    f"{ga} {_pct(a)} agree while {gd} {_pct(d)} disagree."),
-            stats={"n_comments": len(hits), "example": cid, "agree_group": ga, "agree_share": round(a, 4),
-                   "disagree_group": gd, "disagree_share": round(d, 4)},
-        ))
+        views.append(
+            MinorityView(
+                id="",
+                kind="dissent_in_theme",
+                theme_id=theme_id,
+                contribution_ids=[c for c, _ in hits],
+                reason=(
+                    f"{where}, {len(hits)} comment(s) split the opinion groups: e.g. #{cid}, "
+                    f"{ga} {_pct(a)} agree while {gd} {_pct(d)} disagree."
+                ),
+                stats={
+                    "n_comments": len(hits),
+                    "example": cid,
+                    "agree_group": ga,
+                    "agree_share": round(a, 4),
+                    "disagree_group": gd,
+                    "disagree_share": round(d, 4),
+                },
+            )
+        )
     return views
 
 
@@ -204,15 +255,29 @@ def concentrated(data: SectionData, themes: list[Theme], config: SynthConfig) ->
             continue
         share_theme, share_all = a / (a + b), n_g / n_all
         what = g if dim == "group" else f"{dim} = {g}"
-        views.append(MinorityView(
-            id="", kind="concentrated_in_group", theme_id=t.id, contribution_ids=t.contribution_ids,
-            segment_ids=t.segment_ids,
-            reason=(f"'{t.label}' comes mostly from {what}: {_pct(share_theme)} of its participants against "
-                    f"{_pct(share_all)} of all participants (Fisher exact p = {p:.2g}, BH q = {q:.2g})."),
-            stats={"dimension": dim, "group": g, "participants_in_group": a, "participants_in_theme": a + b,
-                   "share_in_theme": round(share_theme, 4), "share_overall": round(share_all, 4),
-                   "p_value": float(f"{p:.4g}"), "q_value": float(f"{q:.4g}")},
-        ))
+        views.append(
+            MinorityView(
+                id="",
+                kind="concentrated_in_group",
+                theme_id=t.id,
+                contribution_ids=t.contribution_ids,
+                segment_ids=t.segment_ids,
+                reason=(
+                    f"'{t.label}' comes mostly from {what}: {_pct(share_theme)} of its participants against "
+                    f"{_pct(share_all)} of all participants (Fisher exact p = {p:.2g}, BH q = {q:.2g})."
+                ),
+                stats={
+                    "dimension": dim,
+                    "group": g,
+                    "participants_in_group": a,
+                    "participants_in_theme": a + b,
+                    "share_in_theme": round(share_theme, 4),
+                    "share_overall": round(share_all, 4),
+                    "p_value": float(f"{p:.4g}"),
+                    "q_value": float(f"{q:.4g}"),
+                },
+            )
+        )
     return views
 
 

@@ -58,9 +58,7 @@ def load_nlp():  # noqa: ANN201 - spaCy Language
     return nlp
 
 
-def find_duplicates(
-    contributions: list[Contribution], threshold: float
-) -> dict[str, tuple[str, str]]:
+def find_duplicates(contributions: list[Contribution], threshold: float) -> dict[str, tuple[str, str]]:
     """Map duplicate id -> (kept id, reason). The earliest contribution of a set is kept."""
     result: dict[str, tuple[str, str]] = {}
     first_by_key: dict[str, str] = {}

@@ -24,25 +24,36 @@ def theme_summary(theme: Theme, subs: list[Theme], data: SectionData, segs: dict
     n_groups = len(data.groups())
     dup = f" (plus {_plural(theme.n_duplicates, 'duplicate')} set aside)" if theme.n_duplicates else ""
     kw = f" (keywords: {', '.join(theme.keywords[:4])})" if theme.keywords else ""
-    sentences = [SummarySentence(
-        text=(f"{_plural(theme.n_contributions, 'contribution')} from "
-              f"{_plural(theme.n_participants, 'participant')}{_groups_part(theme, n_groups)} "
-              f"fall in this theme{kw}{dup}."),
-        citations=cite([segs[s] for s in theme.segment_ids]), kind="count",
-    )]
+    sentences = [
+        SummarySentence(
+            text=(
+                f"{_plural(theme.n_contributions, 'contribution')} from "
+                f"{_plural(theme.n_participants, 'participant')}{_groups_part(theme, n_groups)} "
+                f"fall in this theme{kw}{dup}."
+            ),
+            citations=cite([segs[s] for s in theme.segment_ids]),
+            kind="count",
+        )
+    ]
     for i, rep in enumerate(theme.representatives):
         lead = "One contribution reads" if i == 0 else "Another reads"
         sentences.append(SummarySentence(text=f"{lead}: \u201c{rep.quote}\u201d", citations=[rep], kind="quote"))
     for sub in subs:
-        sentences.append(SummarySentence(
-            text=f"Within it, {_plural(sub.n_contributions, 'contribution')} focus on '{sub.label}'.",
-            citations=cite([segs[s] for s in sub.segment_ids]), kind="count",
-        ))
+        sentences.append(
+            SummarySentence(
+                text=f"Within it, {_plural(sub.n_contributions, 'contribution')} focus on '{sub.label}'.",
+                citations=cite([segs[s] for s in sub.segment_ids]),
+                kind="count",
+            )
+        )
     return Summary(scope=theme.id, sentences=sentences)
 
 
 def overview(
-    data: SectionData, themes: list[Theme], views: list[MinorityView], unassigned: list[Segment],
+    data: SectionData,
+    themes: list[Theme],
+    views: list[MinorityView],
+    unassigned: list[Segment],
     segs: dict[str, Segment],
 ) -> Summary:
     top = [t for t in themes if t.parent_id is None]
@@ -51,17 +62,25 @@ def overview(
     n_themed = len({s.contribution_id for s in themed})
     sentences: list[SummarySentence] = []
     if themed:
-        sentences.append(SummarySentence(
-            text=(f"Of {_plural(n_all, 'contribution')}, {n_themed} ({100 * n_themed / n_all:.0f}%) fall into "
-                  f"{_plural(len(top), 'theme')}."),
-            citations=cite(themed), kind="count",
-        ))
+        sentences.append(
+            SummarySentence(
+                text=(
+                    f"Of {_plural(n_all, 'contribution')}, {n_themed} ({100 * n_themed / n_all:.0f}%) fall into "
+                    f"{_plural(len(top), 'theme')}."
+                ),
+                citations=cite(themed),
+                kind="count",
+            )
+        )
     for t in top[:5]:
-        sentences.append(SummarySentence(
-            text=f"'{t.label}' gathers {_plural(t.n_contributions, 'contribution')} from "
-                 f"{_plural(t.n_participants, 'participant')}.",
-            citations=cite([segs[s] for s in t.segment_ids]), kind="count",
-        ))
+        sentences.append(
+            SummarySentence(
+                text=f"'{t.label}' gathers {_plural(t.n_contributions, 'contribution')} from "
+                f"{_plural(t.n_participants, 'participant')}.",
+                citations=cite([segs[s] for s in t.segment_ids]),
+                kind="count",
+            )
+        )
     for v in views:
         cited = [segs[s] for s in v.segment_ids] or [
             s for s in data.segments if s.contribution_id in set(v.contribution_ids)
@@ -69,10 +88,13 @@ def overview(
         sentences.append(SummarySentence(text=f"Minority view: {v.reason}", citations=cite(cited), kind="count"))
     if unassigned:
         n_un = len({s.contribution_id for s in unassigned})
-        sentences.append(SummarySentence(
-            text=f"{_plural(n_un, 'contribution')} have passages that fit no theme; they are listed in full.",
-            citations=cite(unassigned), kind="count",
-        ))
+        sentences.append(
+            SummarySentence(
+                text=f"{_plural(n_un, 'contribution')} have passages that fit no theme; they are listed in full.",
+                citations=cite(unassigned),
+                kind="count",
+            )
+        )
     return Summary(scope="overview", sentences=sentences)
 
 

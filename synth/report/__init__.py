@@ -38,7 +38,7 @@ def size_chart(themes: list[Theme], width: int = 640) -> str:
         rows.append(
             f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(t.label[:40])}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#3b6ea8"><title>{escape(t.label)}: '
-            f'{t.n_contributions} contributions</title></rect>'
+            f"{t.n_contributions} contributions</title></rect>"
             f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{t.n_contributions}</text>'
         )
     return (
