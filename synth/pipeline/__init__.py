@@ -50,7 +50,7 @@ def run(
         timings[stage] = round(timings.get(stage, 0.0) + now - clock, 3)
         clock = now
 
-    prepared = prepare(loaded.contributions, loaded.excluded, config, progress)
+    prepared = prepare(loaded.contributions, loaded.excluded, config, progress, cache)
     lap("prepare")
     vectors = embed_texts([normalise(s.text) for s in prepared.segments], cache, config.batch_size, progress)
     lap("embed")

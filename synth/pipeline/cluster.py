@@ -39,12 +39,38 @@ def centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     return unit(np.vstack([vectors[labels == i].mean(axis=0) for i in range(k)])) if k else np.zeros((0, 1))
 
 
+def _import_umap():  # noqa: ANN202 - the umap module
+    """Import UMAP with numba's on-disk cache on for its kernels.
+
+    UMAP compiles its kernels on first use in every process (about 8 s here) because they are not declared
+    cacheable; turning numba's cache on while UMAP defines them makes later processes load the compiled code.
+    """
+    import sys
+
+    if "umap" in sys.modules:
+        return sys.modules["umap"]
+    import numba
+
+    original = numba.njit
+
+    def njit_cached(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        kwargs.setdefault("cache", True)
+        return original(*args, **kwargs)
+
+    numba.njit = njit_cached
+    try:
+        import umap
+    finally:
+        numba.njit = original
+    return umap
+
+
 def reduce(vectors: np.ndarray, config: SynthConfig) -> np.ndarray:
     """UMAP to `umap_components` dimensions; deterministic under the seed (single-threaded)."""
     n = len(vectors)
     if n <= config.umap_components + 2:
         return vectors.astype(np.float64)
-    import umap
+    umap = _import_umap()
     from sklearn.neighbors import NearestNeighbors
 
     k = max(2, min(config.umap_neighbors_max, n - 1))

@@ -6,14 +6,13 @@ texts with an earlier one, does not embed them again; a different model never re
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
+from synth.cache import Cache, text_key
 from synth.models import model_dir, weights_sha256
 
 Progress = Callable[[str, int, int], None]
@@ -28,41 +27,6 @@ def load_encoder():  # noqa: ANN201 - SentenceTransformer
     return SentenceTransformer(str(model_dir("embedding")), device="cpu")
 
 
-class EmbeddingCache:
-    """A SQLite table of text hash -> float32 vector, one file per model hash."""
-
-    def __init__(self, cache_dir: Path | None, model_hash: str):
-        self.conn: sqlite3.Connection | None = None
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(cache_dir / f"embeddings-{model_hash[:16]}.sqlite")
-            self.conn.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
-
-    def get(self, keys: list[str]) -> dict[str, np.ndarray]:
-        if self.conn is None:
-            return {}
-        found: dict[str, np.ndarray] = {}
-        for lo in range(0, len(keys), 500):
-            chunk = keys[lo : lo + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, blob in self.conn.execute(f"SELECT key, v FROM vec WHERE key IN ({marks})", chunk):
-                found[key] = np.frombuffer(blob, dtype=np.float32)
-        return found
-
-    def put(self, items: dict[str, np.ndarray]) -> None:
-        if self.conn is None or not items:
-            return
-        with self.conn:
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO vec VALUES (?, ?)",
-                [(k, v.astype(np.float32).tobytes()) for k, v in items.items()],
-            )
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def embed_texts(
     texts: list[str],
     cache_dir: Path | None,
@@ -70,9 +34,9 @@ def embed_texts(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Unit-length float32 vectors for texts, in order. Each distinct text is embedded once, ever."""
-    store = EmbeddingCache(cache_dir, weights_sha256("embedding"))
+    store = Cache(cache_dir, weights_sha256("embedding"), "embeddings")
     keys = [text_key(t) for t in texts]
-    known = store.get(sorted(set(keys)))
+    known = {k: np.frombuffer(v, dtype=np.float32) for k, v in store.get(sorted(set(keys))).items()}
     # Sorting makes the batches depend only on the set of new texts, not on their order.
     todo = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known})
     if todo:
@@ -82,7 +46,7 @@ def embed_texts(
             chunk = todo[lo : lo + step]
             vecs = encoder.encode(chunk, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
             fresh = {text_key(t): v.astype(np.float32) for t, v in zip(chunk, vecs, strict=True)}
-            store.put(fresh)
+            store.put({k: v.tobytes() for k, v in fresh.items()})
             known.update(fresh)
             if progress:
                 progress("embed", min(lo + step, len(todo)), len(todo))

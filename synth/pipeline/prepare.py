@@ -6,17 +6,20 @@ is a verbatim substring of what the participant wrote.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from synth.cache import Cache, text_key
 from synth.config import SynthConfig
-from synth.models import model_dir
+from synth.models import model_dir, weights_sha256
 from synth.schema import Contribution, Excluded, Segment
 
 Progress = Callable[[str, int, int], None]
@@ -77,14 +80,11 @@ def find_duplicates(contributions: list[Contribution], threshold: float) -> dict
     taken: set[int] = set()
     for lo in range(0, len(rest), 1000):
         sims = (matrix[lo : lo + 1000] @ matrix.T).toarray()
-        for off, row in enumerate(sims):
-            i = lo + off
-            if i in taken:
-                continue
-            for j in np.flatnonzero(row >= threshold):
-                if j > i and j not in taken:
-                    taken.add(int(j))
-                    result[rest[j].id] = (rest[i].id, f"near duplicate (similarity {row[j]:.2f})")
+        rows, cols = np.nonzero(sims >= threshold)
+        for i, j in zip(rows + lo, cols, strict=True):  # row-major order: i ascending, then j
+            if j > i and i not in taken and j not in taken:
+                taken.add(int(j))
+                result[rest[j].id] = (rest[i].id, f"near duplicate (similarity {sims[i - lo, j]:.2f})")
     return result
 
 
@@ -113,11 +113,33 @@ def _content_lemmas(doc, start: int, end: int) -> str:
     return " ".join(t.lemma_.lower() for t in span if t.is_alpha and not t.is_stop and len(t.text) > 1)
 
 
+def segment_texts(
+    texts: list[str], min_chars: int, cache_dir: Path | None, progress: Progress | None = None
+) -> list[list[tuple[int, int, str]]]:
+    """Per text: (start, end, content lemmas) of each segment. Cached: spaCy is the slow part of a re-run."""
+    store = Cache(cache_dir, weights_sha256("nlp"), "segments")
+    keys = [text_key(t, f"min_chars={min_chars}") for t in texts]
+    known = {k: json.loads(v) for k, v in store.get(sorted(set(keys))).items()}
+    todo = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in known))
+    if todo:
+        fresh: dict[str, bytes] = {}
+        for n, (text, doc) in enumerate(zip(todo, load_nlp().pipe(todo, batch_size=256), strict=True)):
+            spans = [[s, e, _content_lemmas(doc, s, e)] for s, e in _sentence_spans(doc, text, min_chars)]
+            key = text_key(text, f"min_chars={min_chars}")
+            known[key] = spans
+            fresh[key] = json.dumps(spans).encode()
+            if progress and (n % 200 == 0 or n == len(todo) - 1):
+                progress("prepare", n + 1, len(todo))
+        store.put(fresh)
+    return [[(s, e, w) for s, e, w in known[k]] for k in keys]
+
+
 def prepare(
     contributions: list[Contribution],
     excluded: list[Excluded],
     config: SynthConfig,
     progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> PreparedCorpus:
     """Exclude empty texts and duplicates (with reasons), then segment what remains."""
     excluded = list(excluded)
@@ -143,16 +165,14 @@ def prepare(
             dup_ids.add(dup)
     live = [c for c in live if c.id not in dup_ids]
 
-    nlp = load_nlp()
     segments: list[Segment] = []
     lemmas: dict[str, str] = {}
-    for n, (c, doc) in enumerate(zip(live, nlp.pipe((c.text for c in live), batch_size=256), strict=True)):
-        for k, (start, end) in enumerate(_sentence_spans(doc, c.text, config.min_segment_chars), start=1):
+    pieces = segment_texts([c.text for c in live], config.min_segment_chars, cache_dir, progress)
+    for c, spans in zip(live, pieces, strict=True):
+        for k, (start, end, words) in enumerate(spans, start=1):
             seg = Segment(id=f"{c.id}:{k}", contribution_id=c.id, start=start, end=end, text=c.text[start:end])
             segments.append(seg)
-            lemmas[seg.id] = _content_lemmas(doc, start, end)
-        if progress and (n % 200 == 0 or n == len(live) - 1):
-            progress("prepare", n + 1, len(live))
+            lemmas[seg.id] = words
     order = {c.id: i for i, c in enumerate(contributions)}
     excluded.sort(key=lambda e: order[e.contribution_id])
     return PreparedCorpus(contributions, excluded, segments, lemmas, duplicates)

@@ -1,0 +1,42 @@
+"""A small on-disk key-value cache in SQLite, so a re-run does not redo model work.
+
+One file per model (named by its weights' hash), so results of one model are never read for another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+
+def text_key(text: str, salt: str = "") -> str:
+    return hashlib.sha256((salt + "\x00" + text).encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """Blobs by key in one table; a None folder makes a cache that stores nothing."""
+
+    def __init__(self, folder: Path | None, model_hash: str, table: str):
+        self.conn: sqlite3.Connection | None = None
+        self.table = table
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(folder / f"{table}-{model_hash[:16]}.sqlite")
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
+
+    def get(self, keys: list[str]) -> dict[str, bytes]:
+        if self.conn is None:
+            return {}
+        found: dict[str, bytes] = {}
+        for lo in range(0, len(keys), 500):
+            chunk = keys[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT key, v FROM {self.table} WHERE key IN ({marks})", chunk))
+        return found
+
+    def put(self, items: dict[str, bytes]) -> None:
+        if self.conn is None or not items:
+            return
+        with self.conn:
+            self.conn.executemany(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", list(items.items()))
