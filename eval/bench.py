@@ -27,7 +27,8 @@ def corpus(n: int) -> list[dict[str, str]]:
         for split in ("train", "dev")
         for r in read_csv(DATASETS / "argkp" / f"arguments_{split}.csv")
     ]
-    rows += [{"id": f"b77-{i}", "text": r["text"]} for i, r in enumerate(read_csv(DATASETS / "banking77" / "train.csv"))]
+    banking = read_csv(DATASETS / "banking77" / "train.csv")
+    rows += [{"id": f"b77-{i}", "text": r["text"]} for i, r in enumerate(banking)]
     return rows[:n]
 
 
@@ -42,26 +43,34 @@ def one(input_path: str, cache: str) -> None:
     result = run(loaded, cache_dir=Path(cache))
     total = time.perf_counter() - start
     cov = result.synthesis.coverage
-    print(json.dumps({
-        "timings": result.timings, "import_and_read": round(imported, 2), "total": round(total, 2),
-        "segments": cov.n_segments, "themed": cov.n_themed, "unassigned": cov.n_unassigned,
-        "themes": sum(1 for s in result.synthesis.sections for t in s.themes if t.parent_id is None),
-    }))
+    print(
+        json.dumps(
+            {
+                "timings": result.timings,
+                "import_and_read": round(imported, 2),
+                "total": round(total, 2),
+                "segments": cov.n_segments,
+                "themed": cov.n_themed,
+                "unassigned": cov.n_unassigned,
+                "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "themes": sum(1 for s in result.synthesis.sections for t in s.themes if t.parent_id is None),
+            }
+        )
+    )
 
 
 def measure(input_path: Path, cache: Path) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "eval.bench", "--one", str(input_path), str(cache)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     data = json.loads(out.stdout.strip().splitlines()[-1])
     data["wall"] = round(wall, 1)
-    # ru_maxrss of children is the max over all children so far: each size's cold run is measured first
-    data["peak_mb"] = round(max(peak, before) / 1024)
     return data
 
 
@@ -75,25 +84,50 @@ def main() -> None:
             for mode in ("cold", "warm"):
                 d = measure(path, cache)
                 t = d["timings"]
-                rows.append([
-                    n, mode, d["segments"], d["wall"], d["import_and_read"], t.get("prepare"), t.get("embed"),
-                    t.get("cluster"), round(sum(t.get(k, 0) for k in ("label", "minority", "summarize", "verify")), 2),
-                    d["peak_mb"], d["themes"], f"{d['unassigned'] / n:.1%}",
-                ])
+                rows.append(
+                    [
+                        n,
+                        mode,
+                        d["segments"],
+                        d["wall"],
+                        d["import_and_read"],
+                        t.get("prepare"),
+                        t.get("embed"),
+                        t.get("cluster"),
+                        round(sum(t.get(k, 0) for k in ("label", "minority", "summarize", "verify")), 2),
+                        d["peak_mb"],
+                        d["themes"],
+                        f"{d['unassigned'] / n:.1%}",
+                    ]
+                )
                 print(rows[-1], flush=True)
-    body = "\n".join([
-        "## Benchmark: end to end (`make bench`)",
-        "",
-        f"Machine: {machine()}. Input: argkp arguments then Banking77 queries, first N. Each run is a new process; "
-        "cold = empty embedding cache, warm = the cache the cold run filled. Times in seconds; "
-        "peak = max resident set size of the process. Targets: 10k cold < 90 s, warm < 15 s, peak < 3 GB.",
-        "",
-        table(
-            ["contributions", "run", "segments", "wall", "import+read", "prepare", "embed", "cluster",
-             "label+minority+summary+verify", "peak MB", "themes", "unassigned"],
-            rows,
-        ),
-    ])
+    body = "\n".join(
+        [
+            "## Benchmark: end to end (`make bench`)",
+            "",
+            f"Machine: {machine()}. Input: argkp arguments then Banking77 queries, first N. Each run is a new process; "
+            "cold = empty embedding cache, warm = the cache the cold run filled. Times in seconds; "
+            "peak = max resident set size of the process. Targets: 10k cold < 90 s, warm < 15 s, peak < 3 GB.",
+            "",
+            table(
+                [
+                    "contributions",
+                    "run",
+                    "segments",
+                    "wall",
+                    "import+read",
+                    "prepare",
+                    "embed",
+                    "cluster",
+                    "label+minority+summary+verify",
+                    "peak MB",
+                    "themes",
+                    "unassigned",
+                ],
+                rows,
+            ),
+        ]
+    )
     write_section("bench", body)
 
 

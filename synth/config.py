@@ -47,12 +47,12 @@ class SynthConfig(BaseModel):
     )
     min_cluster_size_factor: float = Field(0.5, description="The factor in the min_cluster_size rule.")
     min_samples: int | None = Field(None, description="HDBSCAN min_samples; None = max(2, min_cluster_size // 2).")
-    cluster_selection: str = Field("eom", description="HDBSCAN cluster_selection_method: eom or leaf.")
+    cluster_selection: str = Field("leaf", description="HDBSCAN cluster_selection_method: eom or leaf.")
     outlier_join_floor: float = Field(
         0.45, description="An HDBSCAN outlier joins its nearest theme only if its cosine to the centre is at least this"
     )
     outlier_join_quantile: float = Field(
-        0.10, description="... and at least this quantile of the theme's own members' cosines to the centre."
+        0.0, description="... and at least this quantile of the theme's own members' cosines to the centre."
     )
     min_subtheme_parent: int = Field(12, description="Themes smaller than this get no sub-themes.")
 
