@@ -39,24 +39,50 @@ def main() -> None:
             top = [t for sec in s.sections for t in sec.themes if t.parent_id is None]
             subs = sum(1 for sec in s.sections for t in sec.themes if t.parent_id is not None)
             c = s.coverage
-            rows.append([
-                name, c.n_input, c.n_excluded, c.n_themed, c.n_unassigned, len(top), subs,
-                ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none", f"{wall:.1f}",
-            ])
+            rows.append(
+                [
+                    name,
+                    c.n_input,
+                    c.n_excluded,
+                    c.n_themed,
+                    c.n_unassigned,
+                    len(top),
+                    subs,
+                    ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none",
+                    f"{wall:.1f}",
+                ]
+            )
             print(rows[-1], flush=True)
             if name == KEEP:
                 shutil.copy(out / "report.html", examples / f"{name}.report.html")
-    write_section("examples", "\n".join([
-        "## Real Polis conversations end to end (`python -m eval.examples`)",
-        "",
-        f"Machine: {machine()}. Wall time in seconds, in one process (models load once, embedding cache warm "
-        "after the first run of a text). Excluded = moderated out in Polis, empty, or duplicates.",
-        "",
-        table(["conversation", "comments", "excluded", "in a theme", "unassigned", "themes", "sub-themes",
-               "minority views", "wall s"], rows),
-        "",
-        f"The report for `{KEEP}` is in `eval/examples/{KEEP}.report.html`.",
-    ]))
+    write_section(
+        "examples",
+        "\n".join(
+            [
+                "## Real Polis conversations end to end (`python -m eval.examples`)",
+                "",
+                f"Machine: {machine()}. Wall time in seconds, in one process (models load once, embedding cache warm "
+                "after the first run of a text). Excluded = moderated out in Polis, empty, or duplicates.",
+                "",
+                table(
+                    [
+                        "conversation",
+                        "comments",
+                        "excluded",
+                        "in a theme",
+                        "unassigned",
+                        "themes",
+                        "sub-themes",
+                        "minority views",
+                        "wall s",
+                    ],
+                    rows,
+                ),
+                "",
+                f"The report for `{KEEP}` is in `eval/examples/{KEEP}.report.html`.",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

