@@ -37,8 +37,9 @@ def embed_texts(
     store = Cache(cache_dir, weights_sha256("embedding"), "embeddings")
     keys = [text_key(t) for t in texts]
     known = {k: np.frombuffer(v, dtype=np.float32) for k, v in store.get(sorted(set(keys))).items()}
-    # Sorting makes the batches depend only on the set of new texts, not on their order.
-    todo = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known})
+    # Sorted by length (then text): batches hold texts of like length, so little padding, and depend only
+    # on the set of new texts, not on their order.
+    todo = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known}, key=lambda t: (len(t), t))
     if todo:
         encoder = load_encoder()
         step = max(batch_size * 4, 256)
