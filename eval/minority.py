@@ -17,8 +17,13 @@ from synth.pipeline import run
 from synth.schema import Synthesis
 
 POLIS_EN = (
-    "american-assembly.bowling-green", "bg2050-volunteers", "canadian-electoral-reform", "football-concussions",
-    "scoop-hivemind.affordable-housing", "scoop-hivemind.biodiversity", "scoop-hivemind.taxes",
+    "american-assembly.bowling-green",
+    "bg2050-volunteers",
+    "canadian-electoral-reform",
+    "football-concussions",
+    "scoop-hivemind.affordable-housing",
+    "scoop-hivemind.biodiversity",
+    "scoop-hivemind.taxes",
     "ssis.land-bank-farmland.2rumnecbeh.2021-08-01",
 )
 GROUP_KINDS = ("small_distinct_theme", "lone_voices", "dissent_in_theme")
@@ -28,8 +33,9 @@ def _plant(host: Corpus, guest: Corpus, k: int, seed: int) -> tuple[Corpus, set[
     rng = random.Random(seed)
     picks = rng.sample(range(len(guest.ids)), k)
     ids = [f"planted-{guest.ids[i]}" for i in picks]
-    return Corpus(host.name, host.ids + ids, host.texts + [guest.texts[i] for i in picks],
-                  host.gold + [None] * k), set(ids)
+    return Corpus(host.name, host.ids + ids, host.texts + [guest.texts[i] for i in picks], host.gold + [None] * k), set(
+        ids
+    )
 
 
 def argkp_motions() -> list[Corpus]:
@@ -37,8 +43,10 @@ def argkp_motions() -> list[Corpus]:
     by: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         by[r["topic"]].append(r)
-    return [Corpus(t, [r["arg_id"] for r in rs], [r["argument"] for r in rs], [None] * len(rs))
-            for t, rs in sorted(by.items())]
+    return [
+        Corpus(t, [r["arg_id"] for r in rs], [r["argument"] for r in rs], [None] * len(rs))
+        for t, rs in sorted(by.items())
+    ]
 
 
 def polis_corpora() -> list[Corpus]:
@@ -79,8 +87,16 @@ def planted_minorities(corpora: list[Corpus], config: SynthConfig | None = None)
         corpus, planted = _plant(host, guest, k, seed=i)
         s = run(corpus.loaded(), config or SynthConfig(), cache_dir=cache()).synthesis
         recalled, false_flags, lone = score_plant(s, planted)
-        rows.append({"corpus": host.name, "planted": k, "from": guest.name, "recalled": recalled,
-                     "false_flags": false_flags, "lone_voices_unplanted": lone})
+        rows.append(
+            {
+                "corpus": host.name,
+                "planted": k,
+                "from": guest.name,
+                "recalled": recalled,
+                "false_flags": false_flags,
+                "lone_voices_unplanted": lone,
+            }
+        )
     return rows
 
 
@@ -94,8 +110,13 @@ def vote_dissent_check(names: tuple[str, ...] = POLIS_EN) -> dict[str, float]:
             continue
         conversations += 1
         s = run(load_contributions(folder), SynthConfig(), cache_dir=cache()).synthesis
-        flagged = {c for sec in s.sections for v in sec.minority_views
-                   if v.kind == "dissent_in_theme" and "example" in v.stats for c in v.contribution_ids}
+        flagged = {
+            c
+            for sec in s.sections
+            for v in sec.minority_views
+            if v.kind == "dissent_in_theme" and "example" in v.stats
+            for c in v.contribution_ids
+        }
         votes: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0]))
         for row in read_csv(folder / "participants-votes.csv"):
             g = row["group-id"].strip()
@@ -109,5 +130,8 @@ def vote_dissent_check(names: tuple[str, ...] = POLIS_EN) -> dict[str, float]:
             named += 1
             shares = [(a / n, d / n) for a, d, p in votes[cid].values() if (n := a + d + p) >= 5]
             confirmed += any(a >= 0.6 for a, _ in shares) and any(d >= 0.6 for _, d in shares)
-    return {"conversations": conversations, "comments_named": named,
-            "confirmed_share": confirmed / named if named else float("nan")}
+    return {
+        "conversations": conversations,
+        "comments_named": named,
+        "confirmed_share": confirmed / named if named else float("nan"),
+    }

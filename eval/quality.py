@@ -13,9 +13,9 @@ from sklearn.metrics import adjusted_rand_score
 from eval.common import DATASETS, read_csv
 from eval.harness import (
     NOISE,
-    cache,
     Corpus,
     bertopic_run,
+    cache,
     embeddings,
     keypoint_match,
     kmeans_run,
@@ -49,31 +49,37 @@ def argkp_corpora(split: str) -> list[tuple[Corpus, list[str]]]:
 
 def banking77() -> Corpus:
     rows = read_csv(DATASETS / "banking77" / "test.csv")
-    return Corpus("banking77-test", [f"b{i}" for i in range(len(rows))], [r["text"] for r in rows],
-                  [r["category"] for r in rows])
+    return Corpus(
+        "banking77-test", [f"b{i}" for i in range(len(rows))], [r["text"] for r in rows], [r["category"] for r in rows]
+    )
 
 
 def _mean(dicts: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}
 
 
-def evaluate_corpus(corpus: Corpus, keypoints: list[str] | None, with_bertopic: bool, config: SynthConfig | None = None):
+def evaluate_corpus(
+    corpus: Corpus, keypoints: list[str] | None, with_bertopic: bool, config: SynthConfig | None = None
+):
     """Scores of each method on one corpus, plus synth's Synthesis (for the faithfulness figures)."""
     vectors = embeddings(corpus)
     labels, synthesis = synth_run(corpus, config)
     result = {"synth": scores(corpus.gold, labels)}
     if keypoints is not None:
         result["synth"]["kp_recall"], result["synth"]["theme_precision"] = keypoint_match(
-            keypoints, theme_texts(synthesis), KP_THRESHOLD)
+            keypoints, theme_texts(synthesis), KP_THRESHOLD
+        )
         none_rows = [lab for lab, r in zip(labels, corpus.gold, strict=True) if r is None]
         result["synth"]["unlabelled_unassigned"] = (
-            sum(lab == NOISE for lab in none_rows) / len(none_rows) if none_rows else 0.0)
+            sum(lab == NOISE for lab in none_rows) / len(none_rows) if none_rows else 0.0
+        )
     if with_bertopic:
         b_labels, b_texts = bertopic_run(corpus, vectors)
         result["bertopic"] = scores(corpus.gold, b_labels)
         if keypoints is not None:
             result["bertopic"]["kp_recall"], result["bertopic"]["theme_precision"] = keypoint_match(
-                keypoints, b_texts, KP_THRESHOLD)
+                keypoints, b_texts, KP_THRESHOLD
+            )
     k = len({g for g in corpus.gold if g is not None})
     result["kmeans (oracle k)"] = scores(corpus.gold, kmeans_run(vectors, k))
     return result, synthesis
@@ -92,8 +98,10 @@ def stability(corpus: Corpus, with_bertopic: bool, seeds: tuple[int, ...] = (1, 
         vectors = embeddings(corpus)
         b_runs = [bertopic_run(corpus, vectors, s)[0] for s in seeds]
         b_part = bertopic_run(sub, vectors[keep], seeds[0])[0]
-        out["bertopic"] = {"seeds": mean_pairwise_ari(b_runs),
-                           "subsample": adjusted_rand_score([b_runs[0][i] for i in keep], b_part)}
+        out["bertopic"] = {
+            "seeds": mean_pairwise_ari(b_runs),
+            "subsample": adjusted_rand_score([b_runs[0][i] for i in keep], b_part),
+        }
     return out
 
 
@@ -118,8 +126,12 @@ def faithfulness(syntheses: list[Synthesis]) -> dict[str, float]:
             quotes = embed_texts([c.quote for c in sentence.citations[:20]], cache())
             centre = quotes.mean(axis=0)
             support[sentence.kind].append(float(v @ centre / (np.linalg.norm(centre) or 1)))
-    out = {"sentences": sentences, "cited_share": cited / sentences, "citations": citations,
-           "exact_share": exact / citations}
+    out = {
+        "sentences": sentences,
+        "cited_share": cited / sentences,
+        "citations": citations,
+        "exact_share": exact / citations,
+    }
     for kind, vals in sorted(support.items()):
         out[f"support_{kind}_p10"] = float(np.percentile(vals, 10))
         out[f"support_{kind}_median"] = float(np.median(vals))
