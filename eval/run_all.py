@@ -6,18 +6,35 @@ import importlib.util
 import sys
 import time
 
+import numpy as np
+
 from eval import minority, quality, speed
 from eval.common import machine, table, write_section
+from eval.harness import mean_pairwise_ari, scores, synth_run
 from synth.config import SynthConfig
 from synth.models import weights_sha256
 
 VARIANTS: list[tuple[str, dict]] = [
-    ("HDBSCAN eom, factor 0.5, join q0.10", {"cluster_selection": "eom", "outlier_join_quantile": 0.10}),
-    ("HDBSCAN eom, factor 0.4", {"cluster_selection": "eom", "min_cluster_size_factor": 0.4}),
-    ("HDBSCAN leaf, factor 0.5, join q0.10", {"outlier_join_quantile": 0.10}),
-    ("HDBSCAN leaf, factor 0.3", {"min_cluster_size_factor": 0.3}),
-    ("HDBSCAN leaf, factor 0.5, join q0.0 (default)", {}),
-    ("HDBSCAN leaf, factor 0.5, join floor 0.35", {"outlier_join_floor": 0.35}),
+    (
+        "eom, size 0.5*sqrt(n), join q0.10 (first version)",
+        {
+            "cluster_selection": "eom",
+            "outlier_join_quantile": 0.10,
+            "min_cluster_size_factor": 0.5,
+            "min_cluster_size_exponent": 0.5,
+        },
+    ),
+    ("eom, size n^0.35", {"cluster_selection": "eom"}),
+    (
+        "leaf, size 0.5*sqrt(n), join q0.10",
+        {"outlier_join_quantile": 0.10, "min_cluster_size_factor": 0.5, "min_cluster_size_exponent": 0.5},
+    ),
+    ("leaf, size 0.5*sqrt(n)", {"min_cluster_size_factor": 0.5, "min_cluster_size_exponent": 0.5}),
+    ("leaf, size 1.5*n^0.26", {"min_cluster_size_factor": 1.5, "min_cluster_size_exponent": 0.26}),
+    ("leaf, size n^0.35, join q0.0 (default)", {}),
+    ("default, join floor 0.35", {"outlier_join_floor": 0.35}),
+    ("default, UMAP 1000 epochs", {"umap_epochs": 1000}),
+    ("default, spectral embedding instead of UMAP", {"reducer": "spectral"}),
 ]
 
 
@@ -232,6 +249,12 @@ def variants() -> None:
         per = [quality.evaluate_corpus(c, kp, False, config)[0]["synth"] for c, kp in corpora]
         d = quality._mean(per)
         plant = minority.planted_minorities(motions, config)
+        bank = quality.banking77()
+        b = scores(bank.gold, synth_run(bank, config)[0])
+        seeds = [
+            mean_pairwise_ari([synth_run(c, config.model_copy(update={"seed": s}))[0] for s in (1, 2, 3)])
+            for c, _ in corpora[:8]
+        ]
         rows.append(
             [
                 name,
@@ -239,6 +262,11 @@ def variants() -> None:
                 f(d["nmi"]),
                 f"{d['unassigned']:.1%}",
                 f(d["kp_recall"]),
+                f(float(np.mean(seeds))),
+                f(b["ari"]),
+                f(b["nmi"]),
+                f"{b['unassigned']:.1%}",
+                b["themes"],
                 f"{sum(r['recalled'] for r in plant) / len(plant):.2f}",
                 f"{sum(r['false_flags'] for r in plant) / len(plant):.2f}",
             ]
@@ -252,7 +280,23 @@ def variants() -> None:
                 f"argkp: first {len(corpora)} motion-stances (dev, then train); "
                 f"planted minorities: first {len(motions)} argkp motions.",
                 "",
-                table(["variant", "ARI", "NMI", "unassigned", "KP recall", "planted recall", "false flags"], rows),
+                table(
+                    [
+                        "variant",
+                        "ARI",
+                        "NMI",
+                        "unassigned",
+                        "KP recall",
+                        "seed ARI (argkp dev, 3 seeds)",
+                        "banking77 ARI",
+                        "banking77 NMI",
+                        "banking77 unassigned",
+                        "banking77 themes",
+                        "planted recall",
+                        "false flags",
+                    ],
+                    rows,
+                ),
             ]
         ),
     )

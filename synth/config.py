@@ -5,8 +5,8 @@ The config is recorded in every Synthesis, so a result can always be reproduced 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,14 +40,25 @@ class SynthConfig(BaseModel):
     batch_size: int = Field(64, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
 
     # cluster
+    reducer: Literal["umap", "spectral"] = Field(
+        "umap", description="umap (default: best ARI) or spectral (seed-free, lower ARI; see eval/RESULTS.md)."
+    )
+    umap_epochs: int | None = Field(None, description="UMAP n_epochs; None = UMAP's own rule (200 or 500).")
     umap_components: int = Field(5, description="Dimensions UMAP reduces to before HDBSCAN.")
     umap_neighbors_max: int = Field(15, description="UMAP n_neighbors, lowered for tiny corpora.")
     min_cluster_size: int | None = Field(
-        None, description="HDBSCAN min_cluster_size; None = rule: max(3, round(0.5 * sqrt(n_segments)))."
+        None, description="HDBSCAN min_cluster_size; None = rule: max(3, round(factor * n_segments ** exponent))."
     )
-    min_cluster_size_factor: float = Field(0.5, description="The factor in the min_cluster_size rule.")
+    min_cluster_size_factor: float = Field(1.0, description="The factor in the min_cluster_size rule.")
+    min_cluster_size_exponent: float = Field(
+        0.35,
+        description="The exponent in the min_cluster_size rule: n^0.35 gives 5 for 100 segments, 16 for 3,000 and "
+        "25 for 10,000 (themes grow slower than the corpus); chosen on argkp + Banking77 (eval/RESULTS.md).",
+    )
     min_samples: int | None = Field(None, description="HDBSCAN min_samples; None = max(2, min_cluster_size // 2).")
-    cluster_selection: str = Field("leaf", description="HDBSCAN cluster_selection_method: eom or leaf.")
+    cluster_selection: Literal["eom", "leaf"] = Field(
+        "leaf", description="HDBSCAN cluster_selection_method: eom or leaf."
+    )
     outlier_join_floor: float = Field(
         0.45, description="An HDBSCAN outlier joins its nearest theme only if its cosine to the centre is at least this"
     )
@@ -90,7 +101,7 @@ class SynthConfig(BaseModel):
         """HDBSCAN min_cluster_size for n segments: grows with sqrt(n) so themes scale with the corpus."""
         if self.min_cluster_size is not None:
             return self.min_cluster_size
-        return max(3, round(self.min_cluster_size_factor * math.sqrt(n)))
+        return max(3, round(self.min_cluster_size_factor * n**self.min_cluster_size_exponent))
 
     def samples_for(self, cluster_size: int) -> int:
         """HDBSCAN min_samples: half the cluster size keeps fewer points as noise than the default."""

@@ -70,10 +70,17 @@ def reduce(vectors: np.ndarray, config: SynthConfig) -> np.ndarray:
     n = len(vectors)
     if n <= config.umap_components + 2:
         return vectors.astype(np.float64)
+    k = max(2, min(config.umap_neighbors_max, n - 1))
+    if config.reducer == "spectral":
+        from sklearn.manifold import SpectralEmbedding
+
+        spectral = SpectralEmbedding(
+            config.umap_components, affinity="nearest_neighbors", n_neighbors=k, random_state=0
+        )
+        return np.asarray(spectral.fit_transform(vectors), dtype=np.float64)
     umap = _import_umap()
     from sklearn.neighbors import NearestNeighbors
 
-    k = max(2, min(config.umap_neighbors_max, n - 1))
     # Exact neighbours, faster than UMAP's NN-descent and with no JIT compile. On unit vectors the euclidean
     # order is the cosine order, and sklearn's euclidean path is 4x faster; cosine distance = d^2 / 2.
     dists, idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(vectors).kneighbors(vectors)
@@ -87,6 +94,7 @@ def reduce(vectors: np.ndarray, config: SynthConfig) -> np.ndarray:
             metric="cosine",
             random_state=config.seed,
             init="spectral" if n > 50 else "random",
+            n_epochs=config.umap_epochs,
             precomputed_knn=(idx, dists, None),
         )
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
