@@ -7,7 +7,7 @@ import importlib.metadata
 from synth.config import SynthConfig
 from synth.formats import LoadedInput
 from synth.models import info
-from synth.schema import Coverage, RunMetadata, Section
+from synth.schema import Coverage, RunMetadata, Section, Synthesis
 
 LIBRARIES = (
     "sentence-transformers",
@@ -43,5 +43,20 @@ def coverage(prepared, sections: list[Section]) -> Coverage:  # noqa: ANN001 - P
         n_unassigned=len(analysed - themed),
         n_excluded=len(prepared.excluded),
         n_segments=len(prepared.segments),
+        n_segments_themed=len(themed_segments),
+    )
+
+
+def coverage_of(s: Synthesis) -> Coverage:
+    """The coverage figures recomputed from a Synthesis (after a review edit moved members)."""
+    themed_segments = {x for sec in s.sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
+    themed = {x.contribution_id for x in s.segments if x.id in themed_segments}
+    analysed = {x.contribution_id for x in s.segments}
+    return Coverage(
+        n_input=len(s.contributions),
+        n_themed=len(themed),
+        n_unassigned=len(analysed - themed),
+        n_excluded=len(s.excluded),
+        n_segments=len(s.segments),
         n_segments_themed=len(themed_segments),
     )

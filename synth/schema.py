@@ -66,6 +66,8 @@ class SummarySentence(_Model):
     citations: list[Citation]
     kind: Literal["quote", "count", "drafted"]
     support: float | None = Field(None, description="Cosine of the sentence with what it cites (drafted sentences).")
+    status: Literal["draft", "accepted", "rejected"] = Field("draft", description="A reviewer's decision.")
+    original_text: str | None = Field(None, description="The machine's text, when a reviewer edited it.")
 
 
 class Summary(_Model):
@@ -94,7 +96,9 @@ class Theme(_Model):
 
 class MinorityView(_Model):
     id: str
-    kind: Literal["small_distinct_theme", "dissent_in_theme", "concentrated_in_group", "lone_voices"]
+    kind: Literal[
+        "small_distinct_theme", "dissent_in_theme", "concentrated_in_group", "lone_voices", "marked_by_reviewer"
+    ]
     theme_id: str | None = None
     contribution_ids: list[str]
     segment_ids: list[str] = Field(default_factory=list)

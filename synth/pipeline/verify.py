@@ -62,6 +62,11 @@ def check(synthesis: Synthesis, min_support: float = 0.3, scorer: SupportScorer 
         if cid not in excluded and cid not in with_segments:
             problems.append(f"contribution {cid} is neither analysed nor excluded")
 
+    from synth.provenance import coverage_of
+
+    if coverage_of(synthesis) != synthesis.coverage:
+        problems.append("coverage figures disagree with the themes and the unassigned list")
+
     # 2. every citation resolves to the exact text; 3. every sentence cited (drafted ones supported)
     def check_citation(where: str, c) -> None:  # noqa: ANN001 - Citation
         text = texts.get(c.contribution_id)

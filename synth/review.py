@@ -1,0 +1,327 @@
+"""Review edits: a facilitator corrects the machine. Each edit is a pure function Synthesis -> Synthesis;
+the result is verified like any other, so an edit can never break a count or a quote.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from synth.config import SynthConfig, default_cache_dir
+from synth.pipeline.cluster import unit
+from synth.pipeline.embed import embed_texts
+from synth.pipeline.label import representatives
+from synth.pipeline.prepare import normalise
+from synth.pipeline.summarize import theme_summary
+from synth.pipeline.verify import verify
+from synth.provenance import coverage_of
+from synth.schema import Citation, MinorityView, Section, Segment, Synthesis, Theme
+
+
+class EditError(ValueError):
+    """The edit names something that is not there or cannot be done; nothing was changed."""
+
+
+class RenameTheme(BaseModel):
+    action: Literal["rename_theme"]
+    theme_id: str
+    label: str = Field(min_length=1, max_length=200)
+
+
+class MergeThemes(BaseModel):
+    action: Literal["merge_themes"]
+    theme_ids: list[str] = Field(min_length=2, description="The first keeps its id and label.")
+
+
+class SplitTheme(BaseModel):
+    action: Literal["split_theme"]
+    theme_id: str
+    contribution_ids: list[str] = Field(min_length=1, description="Members that form the new theme.")
+    label: str = Field(min_length=1, max_length=200)
+
+
+class MoveContributions(BaseModel):
+    action: Literal["move_contributions"]
+    contribution_ids: list[str] = Field(min_length=1)
+    to_theme_id: str | None = Field(description="A top-level theme id, or null for the unassigned list.")
+
+
+class MarkMinority(BaseModel):
+    action: Literal["mark_minority"]
+    contribution_ids: list[str] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class UnmarkMinority(BaseModel):
+    action: Literal["unmark_minority"]
+    view_id: str
+
+
+class ReviewSentence(BaseModel):
+    action: Literal["review_sentence"]
+    scope: str = Field(description="'overview' or a theme id.")
+    index: int = Field(ge=0, description="0-based position of the sentence in that summary.")
+    status: Literal["accepted", "rejected", "draft"] | None = None
+    text: str | None = Field(None, min_length=1, max_length=2000, description="New wording; citations are kept.")
+    section: int = Field(0, ge=0)
+
+
+Edit = Annotated[
+    RenameTheme | MergeThemes | SplitTheme | MoveContributions | MarkMinority | UnmarkMinority | ReviewSentence,
+    Field(discriminator="action"),
+]
+
+
+def _section_of_theme(s: Synthesis, theme_id: str) -> tuple[Section, Theme]:
+    for sec in s.sections:
+        for t in sec.themes:
+            if t.id == theme_id:
+                return sec, t
+    raise EditError(f"no theme {theme_id!r}")
+
+
+def _vectors(segments: list[Segment]) -> np.ndarray:
+    return embed_texts([normalise(x.text) for x in segments], default_cache_dir())
+
+
+def _refresh(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], config: SynthConfig) -> Theme:
+    """Recount a theme whose members changed: counts, cohesion, breadth, representatives still members."""
+    segs = {x.id: x for x in s.segments}
+    members = [segs[i] for i in segment_ids]
+    contributions = {c.id: c for c in s.contributions}
+    cids = list(dict.fromkeys(x.contribution_id for x in members))
+    people = {c.participant_id or f"contribution:{c.id}" for c in (contributions[i] for i in cids)}
+    groups: dict[str, int] = {}
+    for _pid, g in {(contributions[i].participant_id or i, contributions[i].group) for i in cids}:
+        if g is not None:
+            groups[g] = groups.get(g, 0) + 1
+    vecs = _vectors(members) if members else np.zeros((0, 384))
+    centre = unit(vecs.mean(axis=0)) if len(members) else None
+    reps = [r for r in theme.representatives if any(x.contribution_id == r.contribution_id for x in members)]
+    if not reps and members:
+        picked = representatives(vecs, min(3, len(members)), config.mmr_diversity)
+        reps = [
+            Citation(
+                contribution_id=members[i].contribution_id,
+                start=members[i].start,
+                end=members[i].end,
+                quote=members[i].text,
+            )
+            for i in picked
+        ]
+    dups = {}
+    for e in s.excluded:
+        if e.duplicate_of:
+            dups[e.duplicate_of] = dups.get(e.duplicate_of, 0) + 1
+    return theme.model_copy(
+        update={
+            "segment_ids": segment_ids,
+            "contribution_ids": cids,
+            "representatives": reps,
+            "n_contributions": len(cids),
+            "n_participants": len(people),
+            "n_duplicates": sum(dups.get(c, 0) for c in cids),
+            "cohesion": round(float((vecs @ centre).mean()), 4) if centre is not None else 0.0,
+            "group_counts": dict(sorted(groups.items())),
+            "breadth": round(len(groups) / len(sec.groups), 4) if sec.groups else None,
+            "joined_segment_ids": [i for i in theme.joined_segment_ids if i in set(segment_ids)],
+        }
+    )
+
+
+def _resummarise(s: Synthesis, sec: Section, theme: Theme) -> None:
+    """Rebuild the theme's summary (counts change with members); reviewers' decisions on quotes that are
+    still members are kept."""
+    from synth.pipeline.label import SectionData
+
+    segs = {x.id: x for x in s.segments}
+    data = SectionData(
+        question=sec.question,
+        prefix="",
+        segments=[segs[i] for i in theme.segment_ids],
+        vectors=np.zeros((0, 384)),
+        contributions={c.id: c for c in s.contributions},
+        duplicates={},
+        lemmas={},
+    )
+    data.groups = lambda: sec.groups  # type: ignore[method-assign]
+    subs = [t for t in sec.themes if t.parent_id == theme.id]
+    fresh = theme_summary(theme, subs, data, segs)
+    old = next((x for x in sec.summaries if x.scope == theme.id), None)
+    if old is not None:
+        decided = {x.citations[0].quote: x for x in old.sentences if x.kind == "quote" and x.status != "draft"}
+        fresh.sentences = [decided.get(x.citations[0].quote, x) if x.kind == "quote" else x for x in fresh.sentences]
+        sec.summaries[sec.summaries.index(old)] = fresh
+    else:
+        sec.summaries.append(fresh)
+
+
+def _set_members(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], config: SynthConfig) -> Theme:
+    new = _refresh(s, sec, theme, segment_ids, config)
+    sec.themes[sec.themes.index(theme)] = new
+    for sub in [t for t in sec.themes if t.parent_id == theme.id]:
+        keep = [i for i in sub.segment_ids if i in set(segment_ids)]
+        idx = sec.themes.index(sub)
+        if len(keep) < 2:
+            sec.themes.pop(idx)
+        else:
+            sec.themes[idx] = _refresh(s, sec, sub, keep, config)
+    _resummarise(s, sec, new)
+    return new
+
+
+def _segments_of(s: Synthesis, contribution_ids: list[str]) -> list[str]:
+    known = {c.id for c in s.contributions}
+    missing = [c for c in contribution_ids if c not in known]
+    if missing:
+        raise EditError(f"unknown contribution ids: {missing[:5]}")
+    wanted = set(contribution_ids)
+    return [x.id for x in s.segments if x.contribution_id in wanted]
+
+
+def _take_out(s: Synthesis, sec: Section, segment_ids: set[str], config: SynthConfig) -> None:
+    """Remove segments from whichever top-level theme or unassigned list holds them."""
+    for t in [t for t in sec.themes if t.parent_id is None]:
+        if segment_ids & set(t.segment_ids):
+            current = next(x for x in sec.themes if x.id == t.id)
+            _set_members(s, sec, current, [i for i in current.segment_ids if i not in segment_ids], config)
+    sec.unassigned_segment_ids = [i for i in sec.unassigned_segment_ids if i not in segment_ids]
+
+
+def _drop_empty(sec: Section) -> None:
+    empty = {t.id for t in sec.themes if t.parent_id is None and not t.segment_ids}
+    sec.themes = [t for t in sec.themes if t.id not in empty and t.parent_id not in empty]
+    sec.summaries = [x for x in sec.summaries if x.scope not in empty]
+
+
+def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = None) -> Synthesis:
+    """A new, verified Synthesis with the edit applied; the input is not modified."""
+    config = config or SynthConfig()
+    s = synthesis.model_copy(deep=True)
+    if isinstance(edit, RenameTheme):
+        sec, t = _section_of_theme(s, edit.theme_id)
+        sec.themes[sec.themes.index(t)] = t.model_copy(update={"label": edit.label})
+    elif isinstance(edit, MergeThemes):
+        sec, first = _section_of_theme(s, edit.theme_ids[0])
+        others = [_section_of_theme(s, i) for i in edit.theme_ids[1:]]
+        if any(o[0] is not sec or o[1].parent_id is not None for o in others) or first.parent_id is not None:
+            raise EditError("only top-level themes of the same section can be merged")
+        members = list(first.segment_ids) + [i for _, o in others for i in o.segment_ids]
+        gone = {o.id for _, o in others}
+        sec.themes = [t for t in sec.themes if t.id not in gone and t.parent_id not in gone]
+        sec.summaries = [x for x in sec.summaries if x.scope not in gone]
+        _set_members(s, sec, first, members, config)
+    elif isinstance(edit, SplitTheme):
+        sec, t = _section_of_theme(s, edit.theme_id)
+        if t.parent_id is not None:
+            raise EditError("split a top-level theme")
+        moving = [i for i in _segments_of(s, edit.contribution_ids) if i in set(t.segment_ids)]
+        if not moving or len(moving) == len(t.segment_ids):
+            raise EditError("the contributions to split off must be some, not all, of the theme's members")
+        existing = {x.id for x in sec.themes}
+        n = 1
+        while f"{t.id}-s{n}" in existing:
+            n += 1
+        new = Theme(
+            id=f"{t.id}-s{n}",
+            label=edit.label,
+            keywords=[],
+            segment_ids=[],
+            contribution_ids=[],
+            representatives=[],
+            n_contributions=0,
+            n_participants=0,
+            cohesion=0.0,
+        )
+        _set_members(s, sec, t, [i for i in t.segment_ids if i not in set(moving)], config)
+        sec.themes.append(new)
+        _set_members(s, sec, new, moving, config)
+    elif isinstance(edit, MoveContributions):
+        moving = _segments_of(s, edit.contribution_ids)
+        excluded = {e.contribution_id for e in s.excluded} & set(edit.contribution_ids)
+        if excluded:
+            raise EditError(f"excluded contributions cannot be moved: {sorted(excluded)[:5]}")
+        if edit.to_theme_id is not None:
+            sec, target = _section_of_theme(s, edit.to_theme_id)
+            if target.parent_id is not None:
+                raise EditError("move into a top-level theme")
+        else:
+            sec = next(
+                x
+                for x in s.sections
+                if set(moving) & ({i for t in x.themes for i in t.segment_ids} | set(x.unassigned_segment_ids))
+            )
+        in_section = {i for t in sec.themes for i in t.segment_ids} | set(sec.unassigned_segment_ids)
+        if not set(moving) <= in_section:
+            raise EditError("contributions can move only within their own question's section")
+        _take_out(s, sec, set(moving), config)
+        if edit.to_theme_id is None:
+            sec.unassigned_segment_ids += moving
+        else:
+            target = next(x for x in sec.themes if x.id == edit.to_theme_id)
+            _set_members(s, sec, target, target.segment_ids + moving, config)
+        _drop_empty(sec)
+    elif isinstance(edit, MarkMinority):
+        segs = _segments_of(s, edit.contribution_ids)
+        sec = next(
+            (
+                x
+                for x in s.sections
+                if set(segs) & ({i for t in x.themes for i in t.segment_ids} | set(x.unassigned_segment_ids))
+            ),
+            None,
+        )
+        if sec is None:
+            raise EditError("excluded contributions cannot be marked")
+        n = 1 + sum(v.kind == "marked_by_reviewer" for x in s.sections for v in x.minority_views)
+        sec.minority_views.append(
+            MinorityView(
+                id=f"r{n}",
+                kind="marked_by_reviewer",
+                contribution_ids=list(dict.fromkeys(edit.contribution_ids)),
+                segment_ids=segs,
+                reason=edit.reason,
+            )
+        )
+    elif isinstance(edit, UnmarkMinority):
+        for sec in s.sections:
+            before = len(sec.minority_views)
+            sec.minority_views = [v for v in sec.minority_views if v.id != edit.view_id]
+            if len(sec.minority_views) < before:
+                break
+        else:
+            raise EditError(f"no minority view {edit.view_id!r}")
+    elif isinstance(edit, ReviewSentence):
+        if edit.section >= len(s.sections):
+            raise EditError(f"no section {edit.section}")
+        summary = next((x for x in s.sections[edit.section].summaries if x.scope == edit.scope), None)
+        if summary is None or edit.index >= len(summary.sentences):
+            raise EditError(f"no sentence {edit.index} in summary {edit.scope!r}")
+        sentence = summary.sentences[edit.index]
+        update: dict = {}
+        if edit.status is not None:
+            update["status"] = edit.status
+        if edit.text is not None and edit.text != sentence.text:
+            support = support_score(edit.text, [c.quote for c in sentence.citations])
+            if support < config.min_support:
+                raise EditError(
+                    f"the new wording is not supported by what the sentence cites (similarity {support:.2f} < "
+                    f"{config.min_support}); keep closer to the cited contributions"
+                )
+            update.update(
+                text=edit.text,
+                kind="drafted",
+                support=round(support, 4),
+                original_text=sentence.original_text or sentence.text,
+            )
+        summary.sentences[edit.index] = sentence.model_copy(update=update)
+    s.coverage = coverage_of(s)
+    return verify(s, config.min_support, support_score)
+
+
+def support_score(text: str, quotes: list[str]) -> float:
+    """Cosine between a sentence and the mean of what it cites (first 20 citations)."""
+    vecs = embed_texts([normalise(text)] + [normalise(q) for q in quotes[:20]], default_cache_dir())
+    return round(float(vecs[0] @ unit(vecs[1:].mean(axis=0))), 4)

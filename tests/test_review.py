@@ -1,0 +1,96 @@
+"""Review edits: each gives a new verified Synthesis, with counts and summaries that follow the members."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter
+
+from synth.pipeline import RunResult
+from synth.pipeline.verify import check
+from synth.review import Edit, EditError, apply_edit
+
+edit = TypeAdapter(Edit).validate_python
+
+
+def top(s):  # noqa: ANN001, ANN201
+    return [t for t in s.sections[0].themes if t.parent_id is None]
+
+
+def test_rename_keeps_everything_else(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    t = top(s)[0]
+    out = apply_edit(s, edit({"action": "rename_theme", "theme_id": t.id, "label": "Labour and Brexit"}))
+    assert top(out)[0].label == "Labour and Brexit" and top(s)[0].label == t.label  # original untouched
+    assert top(out)[0].segment_ids == t.segment_ids
+
+
+def test_merge_then_split(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    a, b = top(s)[0], top(s)[1]
+    merged = apply_edit(s, edit({"action": "merge_themes", "theme_ids": [a.id, b.id]}))
+    m = next(t for t in top(merged) if t.id == a.id)
+    assert b.id not in {t.id for t in merged.sections[0].themes}
+    assert m.n_contributions == len(set(a.contribution_ids) | set(b.contribution_ids))
+    count = next(x for x in merged.sections[0].summaries if x.scope == a.id).sentences[0]
+    assert count.text.startswith(f"{m.n_contributions} contributions") and len(count.citations) == len(m.segment_ids)
+    split = apply_edit(
+        merged,
+        edit({"action": "split_theme", "theme_id": a.id, "contribution_ids": b.contribution_ids, "label": "Split off"}),
+    )
+    new = next(t for t in top(split) if t.label == "Split off")
+    assert set(new.contribution_ids) == set(b.contribution_ids) - set(a.contribution_ids) or new.contribution_ids
+    assert check(split) == []
+
+
+def test_move_to_unassigned_and_back(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    t = top(s)[0]
+    cid = t.contribution_ids[-1]
+    out = apply_edit(s, edit({"action": "move_contributions", "contribution_ids": [cid], "to_theme_id": None}))
+    assert cid not in next(x for x in top(out) if x.id == t.id).contribution_ids
+    assert out.coverage.n_themed <= s.coverage.n_themed
+    back = apply_edit(out, edit({"action": "move_contributions", "contribution_ids": [cid], "to_theme_id": t.id}))
+    assert cid in next(x for x in top(back) if x.id == t.id).contribution_ids
+
+
+def test_mark_and_unmark_minority(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    cid = s.contributions[0].id
+    out = apply_edit(s, edit({"action": "mark_minority", "contribution_ids": [cid], "reason": "Only voice on X"}))
+    view = next(v for v in out.sections[0].minority_views if v.kind == "marked_by_reviewer")
+    assert view.contribution_ids == [cid]
+    back = apply_edit(out, edit({"action": "unmark_minority", "view_id": view.id}))
+    assert all(v.kind != "marked_by_reviewer" for v in back.sections[0].minority_views)
+
+
+def test_sentence_review_and_supported_edit(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    scope = top(s)[0].id
+    rejected = apply_edit(s, edit({"action": "review_sentence", "scope": scope, "index": 1, "status": "rejected"}))
+    assert next(x for x in rejected.sections[0].summaries if x.scope == scope).sentences[1].status == "rejected"
+    quote = next(x for x in s.sections[0].summaries if x.scope == scope).sentences[1]
+    reworded = "A participant said " + quote.citations[0].quote.rstrip(".") + "."
+    out = apply_edit(s, edit({"action": "review_sentence", "scope": scope, "index": 1, "text": reworded}))
+    sentence = next(x for x in out.sections[0].summaries if x.scope == scope).sentences[1]
+    assert sentence.kind == "drafted" and sentence.support >= 0.3 and sentence.original_text == quote.text
+    assert sentence.citations == quote.citations
+    with pytest.raises(EditError, match="not supported"):
+        apply_edit(
+            s,
+            edit(
+                {
+                    "action": "review_sentence",
+                    "scope": scope,
+                    "index": 1,
+                    "text": "Pineapples are the best pizza topping in Naples.",
+                }
+            ),
+        )
+
+
+def test_bad_edits_are_refused(polis_run: RunResult) -> None:
+    s = polis_run.synthesis
+    with pytest.raises(EditError, match="no theme"):
+        apply_edit(s, edit({"action": "rename_theme", "theme_id": "nope", "label": "x"}))
+    with pytest.raises(EditError, match="unknown contribution"):
+        apply_edit(s, edit({"action": "move_contributions", "contribution_ids": ["zzz"], "to_theme_id": None}))
