@@ -302,6 +302,43 @@ def variants() -> None:
     )
 
 
+MINORITY_VARIANTS: list[tuple[str, dict]] = [
+    ("small < 5% of section, distinct < 0.45 (default)", {}),
+    ("small < 10%, distinct < 0.50", {"small_theme_share": 0.1, "distinct_max_similarity": 0.5}),
+    ("small < 10%, distinct < 0.55", {"small_theme_share": 0.1, "distinct_max_similarity": 0.55}),
+    (
+        "small < 8%, distinct < 0.50, lone groups >= 0.35",
+        {"small_theme_share": 0.08, "distinct_max_similarity": 0.5, "lone_group_similarity": 0.35},
+    ),
+]
+
+
+def minority_variants() -> None:
+    rows = []
+    corpora = (("argkp", minority.argkp_motions()), ("polis", minority.polis_corpora()))
+    for name, overrides in MINORITY_VARIANTS:
+        row = [name]
+        for _, cs in corpora:
+            res = minority.planted_minorities(cs, SynthConfig(**overrides))
+            row += [
+                f"{sum(r['recalled'] for r in res) / len(res):.2f}",
+                f"{sum(r['false_flags'] for r in res) / len(res):.2f}",
+            ]
+        rows.append(row)
+        print(row, flush=True)
+    write_section(
+        "eval-minority-variants",
+        "\n".join(
+            header("Minority thresholds tried", "make eval")
+            + [
+                "Same planting as above (28 argkp motions, 8 English Polis conversations).",
+                "",
+                table(["variant", "argkp recall", "argkp false flags", "Polis recall", "Polis false flags"], rows),
+            ]
+        ),
+    )
+
+
 def main() -> None:
     with_bertopic = importlib.util.find_spec("bertopic") is not None
     if not with_bertopic:
@@ -313,6 +350,7 @@ def main() -> None:
         "stability": lambda: stability(with_bertopic),
         "minority": minority_views,
         "variants": variants,
+        "minority_variants": minority_variants,
         "speed": lambda: speed_table(with_bertopic),
     }
     for name, step in steps.items():
