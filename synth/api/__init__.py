@@ -1,0 +1,65 @@
+"""The HTTP API: an app factory over the service layer, with the run worker in a background thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from synth.api import problems
+from synth.api.routes import router
+from synth.jobs import Worker
+from synth.store import Database, upgrade
+
+DEFAULT_LIMITS = {"body_bytes": 20_000_000, "contributions": 50_000, "text_chars": 20_000}
+
+
+def _limits() -> dict[str, int]:
+    return {k: int(os.environ.get(f"SYNTH_MAX_{k.upper()}", v)) for k, v in DEFAULT_LIMITS.items()}
+
+
+def create_app(
+    database_url: str | None = None, run_worker: bool = True, limits: dict[str, int] | None = None
+) -> FastAPI:
+    """The app; `run_worker` starts the run worker in this process (tests drive a Worker themselves)."""
+    db = Database(database_url)
+    upgrade(db.engine)
+    stop, wake = threading.Event(), threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        thread = None
+        if run_worker:
+            worker = Worker(db)
+
+            def loop() -> None:
+                while not stop.is_set():
+                    if not worker.run_once():
+                        wake.wait(1.0)
+                        wake.clear()
+
+            thread = threading.Thread(target=loop, name="synth-worker", daemon=True)
+            thread.start()
+        yield
+        stop.set()
+        wake.set()
+        if thread:
+            thread.join(timeout=5)
+
+    app = FastAPI(
+        title="synth API",
+        version="1.0.0",
+        description="Upload contributions, run a traceable synthesis, read and review the results. "
+        "Authenticate with an API key (X-API-Key). Errors are RFC 9457 problem details.",
+        lifespan=lifespan,
+    )
+    app.state.db = db
+    app.state.limits = limits or _limits()
+    app.state.results = OrderedDict()
+    app.state.wake = wake.set
+    problems.install(app)
+    app.include_router(router)
+    return app

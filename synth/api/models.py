@@ -1,0 +1,129 @@
+"""Request and response bodies: the API contract, as it appears in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from synth.schema import Votes
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class KeyIn(Strict):
+    role: Literal["facilitator", "reader", "platform"]
+    name: str = Field("", max_length=200)
+
+
+class KeyOut(BaseModel):
+    id: str
+    role: str
+    project_id: str | None
+    key: str = Field(description="Shown once; only its hash is stored.")
+
+
+class ContributionIn(Strict):
+    id: str = Field(min_length=1, max_length=200)
+    text: str
+    participant_id: str | None = Field(None, max_length=200)
+    group: str | None = Field(None, max_length=200)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    timestamp: str | None = Field(None, max_length=100)
+    question: str | None = Field(None, max_length=2000)
+    votes: Votes | None = None
+
+
+class ContributionsIn(Strict):
+    contributions: list[ContributionIn] = Field(min_length=1)
+
+
+class UploadReport(BaseModel):
+    received: int
+    created: int
+    updated: int
+    unchanged: int
+    excluded: list[dict[str, str]]
+    notes: list[str]
+
+
+class ContributionOut(BaseModel):
+    id: str
+    text: str
+    participant_id: str | None = None
+    group: str | None = None
+    question: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    excluded_reason: str | None = None
+
+
+class Page(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[Any]
+
+
+class RunIn(Strict):
+    config: dict[str, Any] = Field(default_factory=dict, description="Overrides of synth.config.SynthConfig.")
+
+
+class RunOut(BaseModel):
+    id: str
+    project_id: str
+    status: str
+    progress: dict[str, list[int]]
+    attempts: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class ThemeBrief(BaseModel):
+    id: str
+    label: str
+    keywords: list[str]
+    parent_id: str | None
+    n_contributions: int
+    n_participants: int
+    section: int
+
+
+class RevisionOut(BaseModel):
+    revision: int
+    created_at: datetime
+
+
+class EditOut(BaseModel):
+    revision: int
+
+
+class AuditOut(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    before: dict | None
+    after: dict | None
+    prev_hash: str
+    hash: str
+
+
+class ChainOut(BaseModel):
+    intact: bool
+    events: int
+    first_broken_seq: int | None

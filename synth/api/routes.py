@@ -1,0 +1,511 @@
+"""Routers per resource under /v1: projects, contributions, runs, results, review, audit."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import TypeAdapter, ValidationError
+
+from synth import projects as svc
+from synth.api.auth import Caller, admin, allowed, caller
+from synth.api.models import (
+    AuditOut,
+    ChainOut,
+    ContributionOut,
+    ContributionsIn,
+    EditOut,
+    KeyIn,
+    KeyOut,
+    Page,
+    ProjectIn,
+    ProjectOut,
+    RevisionOut,
+    RunIn,
+    RunOut,
+    ThemeBrief,
+    UploadReport,
+)
+from synth.api.problems import Problem
+from synth.formats import InputError, LoadedInput, load_contributions
+from synth.report import render_html, render_markdown
+from synth.review import Edit, EditError
+from synth.schema import Contribution, MinorityView, Summary, Synthesis, Theme
+
+router = APIRouter(prefix="/v1")
+CAN_READ, CAN_UPLOAD, CAN_RUN, CAN_EDIT, CAN_ADMIN = (
+    Depends(allowed(a)) for a in ("read", "upload", "run", "edit", "admin")
+)
+Offset = Annotated[int, Query(ge=0, le=10_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+EDIT = TypeAdapter(Edit)
+
+
+def db(request: Request):  # noqa: ANN201 - Database
+    return request.app.state.db
+
+
+def limits(request: Request) -> dict[str, int]:
+    return request.app.state.limits
+
+
+def _not_found(exc: Exception) -> Problem:
+    return Problem(404, "Not found", str(exc))
+
+
+# --- projects ---------------------------------------------------------------------------------------
+
+
+@router.post("/projects", status_code=201, response_model=ProjectOut, tags=["projects"])
+def create_project(body: ProjectIn, request: Request, who: Caller = Depends(admin)) -> Any:
+    with db(request).session() as s:
+        p = svc.create_project(s, body.name, who.actor)
+        return ProjectOut(id=p.id, name=p.name, created_at=p.created_at)
+
+
+@router.get("/projects", response_model=list[ProjectOut], tags=["projects"])
+def list_projects(request: Request, who: Caller = Depends(caller)) -> Any:
+    with db(request).session() as s:
+        return [ProjectOut(id=p.id, name=p.name, created_at=p.created_at) for p in svc.list_projects(s, who.project_id)]
+
+
+@router.get("/projects/{project_id}", response_model=ProjectOut, tags=["projects"])
+def get_project(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        try:
+            p = svc.get_project(s, project_id)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        return ProjectOut(id=p.id, name=p.name, created_at=p.created_at)
+
+
+@router.delete("/projects/{project_id}", status_code=204, tags=["projects"])
+def delete_project(project_id: str, request: Request, who: Caller = CAN_ADMIN) -> Response:
+    with db(request).session() as s:
+        try:
+            svc.delete_project(s, project_id)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+    return Response(status_code=204)
+
+
+@router.post("/projects/{project_id}/keys", status_code=201, response_model=KeyOut, tags=["projects"])
+def create_key(project_id: str, body: KeyIn, request: Request, who: Caller = CAN_ADMIN) -> Any:
+    with db(request).session() as s:
+        try:
+            svc.get_project(s, project_id)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        key, plaintext = svc.create_key(s, body.role, project_id, body.name)
+        svc.audit(s, project_id, who.actor, "key.create", key.prefix, None, {"role": body.role, "name": body.name})
+        return KeyOut(id=key.id, role=key.role, project_id=project_id, key=plaintext)
+
+
+# --- contributions ----------------------------------------------------------------------------------
+
+UPLOAD_DOC = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ContributionsIn"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "CSV, JSON or JSONL"},
+                        "participants_votes": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Polis participants-votes.csv (with file = comments.csv)",
+                        },
+                        "format": {"type": "string", "enum": ["auto", "csv", "json", "jsonl", "polis"]},
+                    },
+                    "required": ["file"],
+                }
+            },
+        },
+        "required": True,
+    }
+}
+
+
+def _check_limits(loaded: LoadedInput, lim: dict[str, int]) -> None:
+    if len(loaded.contributions) > lim["contributions"]:
+        raise Problem(
+            413,
+            "Content too large",
+            f"{len(loaded.contributions)} contributions in one upload; the limit is {lim['contributions']}",
+        )
+    for i, c in enumerate(loaded.contributions):
+        if len(c.text) > lim["text_chars"]:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"contribution {c.id!r} (row {c.source_row or i + 1}) has {len(c.text)} characters; "
+                f"the limit is {lim['text_chars']}",
+                errors=[{"location": ["contributions", i, "text"], "message": "text too long"}],
+            )
+
+
+async def _read_upload(request: Request, lim: dict[str, int]) -> LoadedInput:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > lim["body_bytes"]:
+        raise Problem(413, "Content too large", f"the body is {declared} bytes; the limit is {lim['body_bytes']}")
+    body = await request.body()
+    if len(body) > lim["body_bytes"]:
+        raise Problem(413, "Content too large", f"the body is {len(body)} bytes; the limit is {lim['body_bytes']}")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            parsed = ContributionsIn.model_validate_json(body)
+        except ValidationError as exc:
+            errors = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
+            where = "; ".join(f"{'.'.join(str(x) for x in e['location'])}: {e['message']}" for e in errors[:5])
+            raise Problem(422, "Invalid request", where, errors=errors) from None
+        seen: dict[str, int] = {}
+        for i, c in enumerate(parsed.contributions):
+            if c.id in seen:
+                raise Problem(
+                    422, "Invalid request", f"contributions[{i}]: duplicate id {c.id!r} (first at {seen[c.id]})"
+                )
+            seen[c.id] = i
+        contributions = [Contribution(**c.model_dump(), source_row=i + 1) for i, c in enumerate(parsed.contributions)]
+        return LoadedInput(contributions, [], "request body (JSON)", svc.hash_key(body.decode("utf-8", "replace")))
+    if ctype == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise Problem(422, "Invalid request", "multipart upload needs a 'file' part")
+        fmt = str(form.get("format") or "auto")
+        if fmt not in ("auto", "csv", "json", "jsonl", "polis"):
+            raise Problem(422, "Invalid request", f"format must be auto, csv, json, jsonl or polis, not {fmt!r}")
+        votes = form.get("participants_votes")
+        with tempfile.TemporaryDirectory() as tmp:
+            name = Path(upload.filename or "upload.csv").name
+            if votes is not None and hasattr(votes, "read"):
+                name, fmt = "comments.csv", "polis"
+                (Path(tmp) / "participants-votes.csv").write_bytes(await votes.read())
+            path = Path(tmp) / name
+            path.write_bytes(await upload.read())
+            try:
+                loaded = load_contributions(Path(tmp) if fmt == "polis" else path, fmt)
+            except InputError as exc:
+                where = {"file": Path(exc.file).name, "row": exc.row, "column": exc.column}
+                raise Problem(
+                    422, "Invalid upload", f"{Path(exc.file).name}: {str(exc).split(': ', 1)[-1]}", **where
+                ) from None
+            loaded.source = upload.filename or name
+            return loaded
+    raise Problem(415, "Unsupported media type", "send application/json or multipart/form-data")
+
+
+@router.post(
+    "/projects/{project_id}/contributions",
+    response_model=UploadReport,
+    tags=["contributions"],
+    openapi_extra=UPLOAD_DOC,
+)
+async def upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) -> Any:
+    lim = limits(request)
+    loaded = await _read_upload(request, lim)
+    _check_limits(loaded, lim)
+    with db(request).session() as s:
+        try:
+            return svc.add_contributions(s, project_id, loaded, who.actor)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+
+
+def _contribution_out(row) -> ContributionOut:  # noqa: ANN001 - ContributionRow
+    d = row.data
+    return ContributionOut(
+        id=row.external_id,
+        text=d["text"],
+        participant_id=d.get("participant_id"),
+        group=d.get("group"),
+        question=d.get("question"),
+        attributes=d.get("attributes") or {},
+        excluded_reason=row.excluded_reason,
+    )
+
+
+@router.get("/projects/{project_id}/contributions", response_model=Page, tags=["contributions"])
+def list_contributions(
+    project_id: str, request: Request, offset: Offset = 0, limit: Limit = 50, who: Caller = CAN_READ
+) -> Any:
+    with db(request).session() as s:
+        try:
+            total, rows = svc.list_contributions(s, project_id, offset, limit)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        return Page(total=total, offset=offset, limit=limit, items=[_contribution_out(r) for r in rows])
+
+
+@router.get(
+    "/projects/{project_id}/contributions/{contribution_id}", response_model=ContributionOut, tags=["contributions"]
+)
+def get_contribution(project_id: str, contribution_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        try:
+            return _contribution_out(svc.get_contribution(s, project_id, contribution_id))
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
+    return RunOut(
+        id=r.id,
+        project_id=r.project_id,
+        status=r.status,
+        progress=r.progress or {},
+        attempts=r.attempts,
+        error=r.error,
+        created_at=r.created_at,
+        finished_at=r.finished_at,
+    )
+
+
+@router.post("/projects/{project_id}/runs", status_code=202, response_model=RunOut, tags=["runs"])
+def start_run(project_id: str, body: RunIn, request: Request, response: Response, who: Caller = CAN_RUN) -> Any:
+    with db(request).session() as s:
+        try:
+            run = svc.start_run(s, project_id, body.config, who.actor)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        except svc.Conflict as exc:
+            raise Problem(409, "Conflict", str(exc)) from None
+        except ValidationError as exc:
+            errors = [{"location": ["config", *e["loc"]], "message": e["msg"]} for e in exc.errors()]
+            raise Problem(
+                422,
+                "Invalid request",
+                "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors[:5]),
+                errors=errors,
+            ) from None
+        response.headers["Location"] = f"/v1/projects/{project_id}/runs/{run.id}"
+        out = _run_out(run)
+    request.app.state.wake()
+    return out
+
+
+@router.get("/projects/{project_id}/runs", response_model=list[RunOut], tags=["runs"])
+def list_runs(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        try:
+            return [_run_out(r) for r in svc.list_runs(s, project_id)]
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+
+
+@router.get("/projects/{project_id}/runs/{run_id}", response_model=RunOut, tags=["runs"])
+def get_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        try:
+            return _run_out(svc.get_run(s, project_id, run_id))
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
+def cancel_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_RUN) -> Any:
+    with db(request).session() as s:
+        try:
+            return _run_out(svc.cancel_run(s, project_id, run_id, who.actor))
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        except svc.Conflict as exc:
+            raise Problem(409, "Conflict", str(exc)) from None
+
+
+# --- results ----------------------------------------------------------------------------------------
+
+
+def load_result(request: Request, project_id: str, run_id: str, revision: int | None) -> tuple[int, Synthesis]:
+    """The Synthesis of a revision. Revisions never change, so parsed ones are kept in a small LRU keyed by
+    (run id, revision): reading a theme page must not re-parse megabytes of JSON."""
+    from sqlalchemy import select
+
+    from synth.store.models import Result
+
+    cache = request.app.state.results
+    with db(request).session() as s:
+        try:
+            svc.get_run(s, project_id, run_id)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        q = select(Result.revision, Result.pk).where(Result.run_id == run_id)
+        q = q.where(Result.revision == revision) if revision is not None else q.order_by(Result.revision.desc())
+        found = s.execute(q.limit(1)).first()
+        if found is None:
+            raise Problem(
+                404, "Not found", f"run {run_id} has no result" + ("" if revision is None else f" revision {revision}")
+            )
+        key = (run_id, found.revision)
+        if key not in cache:
+            text = s.scalar(select(Result.synthesis).where(Result.pk == found.pk))
+            cache[key] = Synthesis.model_validate_json(text)
+            while len(cache) > 16:
+                cache.popitem(last=False)
+        cache.move_to_end(key)
+        return found.revision, cache[key]
+
+
+Revision = Annotated[int | None, Query(ge=0, description="Default: the newest revision.")]
+RESULT = "/projects/{project_id}/runs/{run_id}"
+
+
+@router.get(RESULT + "/result", response_model=Synthesis, tags=["results"])
+def result(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    return load_result(request, project_id, run_id, revision)[1]
+
+
+@router.get(RESULT + "/revisions", response_model=list[RevisionOut], tags=["results"])
+def list_revisions(project_id: str, run_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        try:
+            return [
+                RevisionOut(revision=r.revision, created_at=r.created_at) for r in svc.revisions(s, project_id, run_id)
+            ]
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+
+
+@router.get(RESULT + "/themes", response_model=list[ThemeBrief], tags=["results"])
+def themes(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    s = load_result(request, project_id, run_id, revision)[1]
+    return [
+        ThemeBrief(
+            id=t.id,
+            label=t.label,
+            keywords=t.keywords,
+            parent_id=t.parent_id,
+            n_contributions=t.n_contributions,
+            n_participants=t.n_participants,
+            section=i,
+        )
+        for i, sec in enumerate(s.sections)
+        for t in sec.themes
+    ]
+
+
+@router.get(RESULT + "/themes/{theme_id}", tags=["results"])
+def theme(
+    project_id: str,
+    run_id: str,
+    theme_id: str,
+    request: Request,
+    revision: Revision = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    who: Caller = CAN_READ,
+) -> dict[str, Any]:
+    """The theme, its summary, and a page of its members with their full text."""
+    _, s = load_result(request, project_id, run_id, revision)
+    for sec in s.sections:
+        for t in sec.themes:
+            if t.id == theme_id:
+                texts = _contribution_index(s)
+                page = t.contribution_ids[offset : offset + limit]
+                summary = next((x for x in sec.summaries if x.scope == t.id), None)
+                return {
+                    "theme": Theme.model_dump(t, mode="json"),
+                    "summary": summary.model_dump(mode="json") if summary else None,
+                    "members": {
+                        "total": len(t.contribution_ids),
+                        "offset": offset,
+                        "limit": limit,
+                        "items": [{"id": c, "text": texts[c]} for c in page],
+                    },
+                }
+    raise Problem(404, "Not found", f"no theme {theme_id}")
+
+
+def _contribution_index(s: Synthesis) -> dict[str, str]:
+    return {c.id: c.text for c in s.contributions}
+
+
+@router.get(RESULT + "/minority-views", response_model=list[MinorityView], tags=["results"])
+def minority_views(
+    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+) -> Any:
+    return [v for sec in load_result(request, project_id, run_id, revision)[1].sections for v in sec.minority_views]
+
+
+@router.get(RESULT + "/summaries", response_model=list[Summary], tags=["results"])
+def summaries(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    return [x for sec in load_result(request, project_id, run_id, revision)[1].sections for x in sec.summaries]
+
+
+@router.get(RESULT + "/unassigned", tags=["results"])
+def unassigned(
+    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+) -> list[dict[str, Any]]:
+    s = load_result(request, project_id, run_id, revision)[1]
+    segs = {x.id: x for x in s.segments}
+    return [
+        {"segment_id": i, "contribution_id": segs[i].contribution_id, "text": segs[i].text, "section": n}
+        for n, sec in enumerate(s.sections)
+        for i in sec.unassigned_segment_ids
+    ]
+
+
+@router.get(RESULT + "/report.html", response_class=HTMLResponse, tags=["results"])
+def report_html(
+    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+) -> Any:
+    rev, s = load_result(request, project_id, run_id, revision)
+    return HTMLResponse(render_html(s, None, f"Run {run_id[:8]} revision {rev}"))
+
+
+@router.get(RESULT + "/report.md", response_class=PlainTextResponse, tags=["results"])
+def report_md(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    rev, s = load_result(request, project_id, run_id, revision)
+    return PlainTextResponse(render_markdown(s, None, f"Run {run_id[:8]} revision {rev}"), media_type="text/markdown")
+
+
+# --- review and audit -------------------------------------------------------------------------------
+
+
+@router.post(RESULT + "/edits", status_code=201, response_model=EditOut, tags=["review"])
+def edit(project_id: str, run_id: str, body: Edit, request: Request, who: Caller = CAN_EDIT) -> Any:
+    """Apply one review edit; it makes a new revision, verified, and an audit event. The machine's original
+    (revision 0) stays readable."""
+    with db(request).session() as s:
+        try:
+            revision, _ = svc.review(s, project_id, run_id, body, who.actor)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+        except EditError as exc:
+            raise Problem(422, "Edit refused", str(exc)) from None
+        return EditOut(revision=revision)
+
+
+@router.get("/projects/{project_id}/audit", response_model=list[AuditOut], tags=["audit"])
+def audit_log(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        return [
+            AuditOut(
+                seq=e.seq,
+                at=e.at,
+                actor=e.actor,
+                action=e.action,
+                target=e.target,
+                before=e.before,
+                after=e.after,
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
+            for e in svc.audit_events(s, project_id)
+        ]
+
+
+@router.get("/projects/{project_id}/audit/verify", response_model=ChainOut, tags=["audit"])
+def audit_verify(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
+    with db(request).session() as s:
+        intact, broken = svc.verify_chain(s, project_id)
+        return ChainOut(intact=intact, events=len(svc.audit_events(s, project_id)), first_broken_seq=broken)

@@ -1,0 +1,277 @@
+"""The HTTP API on SQLite and on a real PostgreSQL (when SYNTH_TEST_POSTGRES_URL is set, as .ci/run does):
+the whole path, tenant isolation and roles, restart during a run, bad uploads, the audit chain."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from synth.api import create_app
+from synth.jobs import Worker
+from synth.projects import create_key
+from synth.store.models import Run, now
+from tests.conftest import POLIS
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("SYNTH_TEST_POSTGRES_URL") else [])
+
+
+def _url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'synth.db'}"
+    return os.environ["SYNTH_TEST_POSTGRES_URL"]
+
+
+@pytest.fixture(params=BACKENDS)
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+    url = _url(request.param, tmp_path)
+    if request.param == "postgresql":  # a clean schema per test
+        from synth.store import make_engine
+
+        with make_engine(url).begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    app = create_app(url, run_worker=False, limits={"body_bytes": 200_000, "contributions": 500, "text_chars": 2000})
+    with app.state.db.session() as s:
+        _, app.state.admin_key = create_key(s, "admin", None, "test admin")
+    with TestClient(app) as client:
+        yield client
+
+
+def h(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+def make_project(api: TestClient, name: str = "Brexit") -> tuple[str, dict[str, str]]:
+    admin = api.app.state.admin_key
+    pid = api.post("/v1/projects", json={"name": name}, headers=h(admin)).json()["id"]
+    keys = {
+        role: api.post(f"/v1/projects/{pid}/keys", json={"role": role}, headers=h(admin)).json()["key"]
+        for role in ("facilitator", "reader", "platform")
+    }
+    keys["admin"] = admin
+    return pid, keys
+
+
+def upload_polis(api: TestClient, pid: str, key: str) -> dict:
+    files = {
+        "file": ("comments.csv", (POLIS / "comments.csv").read_bytes(), "text/csv"),
+        "participants_votes": ("participants-votes.csv", (POLIS / "participants-votes.csv").read_bytes(), "text/csv"),
+    }
+    r = api.post(f"/v1/projects/{pid}/contributions", files=files, headers=h(key))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def work(api: TestClient) -> None:
+    assert Worker(api.app.state.db).run_once()
+
+
+def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    report = upload_polis(api, pid, keys["platform"])
+    assert report["created"] == 50 and report["received"] == 50
+    again = upload_polis(api, pid, keys["platform"])  # idempotent
+    assert again["created"] == 0 and again["unchanged"] == 50
+    page = api.get(f"/v1/projects/{pid}/contributions?limit=10&offset=5", headers=h(keys["reader"])).json()
+    assert page["total"] == 50 and len(page["items"]) == 10
+
+    r = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 7}}, headers=h(keys["platform"]))
+    assert r.status_code == 202 and r.headers["location"].endswith(r.json()["id"])
+    rid = r.json()["id"]
+    # the run works on a snapshot: a later upload does not change it
+    api.post(
+        f"/v1/projects/{pid}/contributions",
+        json={"contributions": [{"id": "late", "text": "Added later."}]},
+        headers=h(keys["platform"]),
+    )
+    work(api)
+    status = api.get(f"/v1/projects/{pid}/runs/{rid}", headers=h(keys["reader"])).json()
+    assert status["status"] == "succeeded" and "embed" in status["progress"]
+    synthesis = api.get(f"/v1/projects/{pid}/runs/{rid}/result", headers=h(keys["reader"])).json()
+    assert synthesis["coverage"]["n_input"] == 50 and synthesis["metadata"]["seed"] == 7
+
+    themes = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()
+    tid = themes[0]["id"]
+    one = api.get(f"/v1/projects/{pid}/runs/{rid}/themes/{tid}?limit=3", headers=h(keys["reader"])).json()
+    assert len(one["members"]["items"]) == 3 and one["members"]["total"] == themes[0]["n_contributions"]
+    for path in ("minority-views", "summaries", "unassigned", "revisions"):
+        assert api.get(f"/v1/projects/{pid}/runs/{rid}/{path}", headers=h(keys["reader"])).status_code == 200
+    assert "Minority views" in api.get(f"/v1/projects/{pid}/runs/{rid}/report.html", headers=h(keys["reader"])).text
+
+    # review: the reader may not edit; the facilitator may; each edit is a new revision
+    rename = {"action": "rename_theme", "theme_id": tid, "label": "Renamed by facilitator"}
+    assert api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["reader"])).status_code == 403
+    r = api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["facilitator"]))
+    assert r.status_code == 201 and r.json()["revision"] == 1
+    move = {"action": "move_contributions", "contribution_ids": [one["members"]["items"][0]["id"]], "to_theme_id": None}
+    assert api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=move, headers=h(keys["facilitator"])).json() == {
+        "revision": 2
+    }
+    latest = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()
+    original = api.get(f"/v1/projects/{pid}/runs/{rid}/themes?revision=0", headers=h(keys["reader"])).json()
+    assert latest[0]["label"] == "Renamed by facilitator" and original[0]["label"] == themes[0]["label"]
+    assert (
+        "Renamed by facilitator" in api.get(f"/v1/projects/{pid}/runs/{rid}/report.md", headers=h(keys["reader"])).text
+    )
+    bad = {"action": "rename_theme", "theme_id": "t999", "label": "x"}
+    r = api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=bad, headers=h(keys["facilitator"]))
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+
+    events = api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()
+    actions = [e["action"] for e in events]
+    assert actions[0] == "project.create" and "run.succeeded" in actions
+    assert actions[-2:] == ["review.rename_theme", "review.move_contributions"]
+    renamed = events[-2]
+    assert (
+        renamed["before"]["revision_labels"][tid] == themes[0]["label"]
+        and renamed["after"]["label"] == rename["label"]
+        and "facilitator" in renamed["actor"]
+    )
+    assert api.get(f"/v1/projects/{pid}/audit/verify", headers=h(keys["reader"])).json()["intact"] is True
+
+
+def test_audit_chain_detects_a_changed_event(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    upload_polis(api, pid, keys["platform"])
+    with api.app.state.db.session() as s:
+        s.execute(text("UPDATE audit_events SET actor = 'someone else' WHERE seq = 2 AND project_id = :p"), {"p": pid})
+    chain = api.get(f"/v1/projects/{pid}/audit/verify", headers=h(keys["reader"])).json()
+    assert chain == {"intact": False, "events": chain["events"], "first_broken_seq": 2}
+
+
+def test_tenant_isolation_and_roles(api: TestClient) -> None:
+    a, keys_a = make_project(api, "A")
+    b, keys_b = make_project(api, "B")
+    upload_polis(api, b, keys_b["platform"])
+    rid = api.post(f"/v1/projects/{b}/runs", json={}, headers=h(keys_b["platform"])).json()["id"]
+    paths = [
+        f"/v1/projects/{b}",
+        f"/v1/projects/{b}/contributions",
+        f"/v1/projects/{b}/contributions/36",
+        f"/v1/projects/{b}/runs",
+        f"/v1/projects/{b}/runs/{rid}",
+        f"/v1/projects/{b}/runs/{rid}/result",
+        f"/v1/projects/{b}/runs/{rid}/themes",
+        f"/v1/projects/{b}/audit",
+        f"/v1/projects/{b}/audit/verify",
+    ]
+    for role in ("facilitator", "reader", "platform"):
+        for path in paths:
+            r = api.get(path, headers=h(keys_a[role]))
+            assert r.status_code == 404, (role, path, r.status_code)
+            # the same answer as for a project that does not exist: nothing tells B exists
+            ghost = api.get(path.replace(b, "00000000-0000-0000-0000-000000000000"), headers=h(keys_a[role]))
+            assert r.json()["detail"] == f"no project {b}" and ghost.json()["detail"].startswith("no project 0000")
+        # a run id of B under A's project is also absent
+        assert api.get(f"/v1/projects/{a}/runs/{rid}", headers=h(keys_a[role])).status_code == 404
+    assert [p["id"] for p in api.get("/v1/projects", headers=h(keys_a["reader"])).json()] == [a]
+    for path in paths:
+        assert api.get(path).status_code == 401
+        assert api.get(path, headers=h("sk_wrong")).status_code == 401
+    # roles within one's own project
+    assert api.post(f"/v1/projects/{b}/runs", json={}, headers=h(keys_b["reader"])).status_code == 403
+    assert (
+        api.post(
+            f"/v1/projects/{b}/contributions",
+            json={"contributions": [{"id": "x", "text": "y"}]},
+            headers=h(keys_b["reader"]),
+        ).status_code
+        == 403
+    )
+    assert api.delete(f"/v1/projects/{b}", headers=h(keys_b["facilitator"])).status_code == 403
+    assert api.post("/v1/projects", json={"name": "x"}, headers=h(keys_b["facilitator"])).status_code == 403
+    assert api.delete(f"/v1/projects/{b}", headers=h(keys_b["admin"])).status_code == 204
+    assert api.get(f"/v1/projects/{b}", headers=h(keys_b["admin"])).status_code == 404
+
+
+def test_restart_during_a_run(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    upload_polis(api, pid, keys["platform"])
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    db = api.app.state.db
+    crashed = Worker(db, worker_id="crashed")
+    assert crashed.claim() == rid  # took the run, then the process died before finishing
+    assert Worker(db, worker_id="other").claim() is None  # never two workers on one run
+    with db.session() as s:
+        s.get(Run, rid).heartbeat_at = now() - timedelta(minutes=10)
+    restarted = Worker(db, worker_id="restarted", stale_after=60)
+    assert restarted.run_once()
+    run = api.get(f"/v1/projects/{pid}/runs/{rid}", headers=h(keys["reader"])).json()
+    assert run["status"] == "succeeded" and run["attempts"] == 2
+    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()]
+    assert "run.requeued" in actions and actions[-1] == "run.succeeded"
+
+
+def test_run_interrupted_too_often_fails_with_reason(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    upload_polis(api, pid, keys["platform"])
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    db = api.app.state.db
+    with db.session() as s:
+        r = s.get(Run, rid)
+        r.status, r.attempts, r.heartbeat_at = "running", 3, now() - timedelta(minutes=10)
+    Worker(db, stale_after=60).recover()
+    run = api.get(f"/v1/projects/{pid}/runs/{rid}", headers=h(keys["reader"])).json()
+    assert run["status"] == "failed" and "interrupted 3 times" in run["error"]
+
+
+def test_cancel_a_queued_run(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    upload_polis(api, pid, keys["platform"])
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    assert (
+        api.post(f"/v1/projects/{pid}/runs/{rid}/cancel", headers=h(keys["platform"])).json()["status"] == "cancelled"
+    )
+    assert not Worker(api.app.state.db).run_once()
+    assert api.post(f"/v1/projects/{pid}/runs/{rid}/cancel", headers=h(keys["platform"])).status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "words"),
+    [
+        ("malformed_csv", 422, "comments.csv"),
+        ("latin1", 422, "not UTF-8"),
+        ("oversize", 413, "limit is 200000"),
+        ("too_many", 413, "limit is 500"),
+        ("long_text", 422, "limit is 2000"),
+        ("unknown_field", 422, "Extra inputs are not permitted"),
+        ("duplicate_ids", 422, "duplicate id"),
+        ("bad_config", 422, "config"),
+        ("wrong_type", 415, "multipart"),
+    ],
+)
+def test_bad_uploads_get_clear_problems(api: TestClient, kind: str, status: int, words: str) -> None:
+    pid, keys = make_project(api)
+    url, key = f"/v1/projects/{pid}/contributions", h(keys["platform"])
+    if kind == "malformed_csv":
+        files = {"file": ("comments.csv", b'id,text\n1,ok\n2,"unclosed\n', "text/csv")}
+        r = api.post(url, files=files, headers=key)
+    elif kind == "latin1":
+        r = api.post(
+            url, files={"file": ("in.csv", "id,text\n1,caf\u00e9\n".encode("latin-1"), "text/csv")}, headers=key
+        )
+    elif kind == "oversize":
+        r = api.post(url, json={"contributions": [{"id": str(i), "text": "x" * 1000} for i in range(300)]}, headers=key)
+    elif kind == "too_many":
+        r = api.post(url, json={"contributions": [{"id": str(i), "text": "x"} for i in range(600)]}, headers=key)
+    elif kind == "long_text":
+        r = api.post(url, json={"contributions": [{"id": "1", "text": "x" * 3000}]}, headers=key)
+    elif kind == "unknown_field":
+        r = api.post(url, json={"contributions": [{"id": "1", "text": "x", "colour": "red"}]}, headers=key)
+    elif kind == "duplicate_ids":
+        r = api.post(url, json={"contributions": [{"id": "1", "text": "x"}, {"id": "1", "text": "y"}]}, headers=key)
+    elif kind == "bad_config":
+        api.post(url, json={"contributions": [{"id": "1", "text": "x"}]}, headers=key)
+        r = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": "many"}}, headers=key)
+    else:
+        r = api.post(url, content=b"id,text\n1,x\n", headers={**key, "content-type": "text/csv"})
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == status and words in body["detail"] and body["instance"] == r.request.url.path
+    assert api.get(url, headers=key).json()["total"] <= 1  # nothing half-stored
