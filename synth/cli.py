@@ -102,6 +102,41 @@ def models_cmd() -> None:
         raise typer.Exit(1)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers_in_process: Annotated[bool, typer.Option(help="Run synthesis jobs in this process.")] = True,
+) -> None:
+    """Serve the HTTP API (and run queued syntheses). Database: $SYNTH_DATABASE_URL (default sqlite:///synth.db)."""
+    import uvicorn
+
+    from synth.api import create_app
+
+    uvicorn.run(create_app(run_worker=workers_in_process), host=host, port=port, log_level="info")
+
+
+@app.command("create-key")
+def create_key_cmd(
+    role: Annotated[str, typer.Option(help="admin, facilitator, reader or platform.")] = "admin",
+    project: Annotated[str | None, typer.Option(help="Project id (required unless role is admin).")] = None,
+    name: Annotated[str, typer.Option(help="A note on who holds the key.")] = "",
+) -> None:
+    """Create an API key in $SYNTH_DATABASE_URL and print it (shown once; only its hash is stored)."""
+    from synth.projects import create_key
+    from synth.store import Database, upgrade
+
+    db = Database()
+    upgrade(db.engine)
+    with db.session() as s:
+        try:
+            _, plaintext = create_key(s, role, project, name)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    print(plaintext)
+
+
 @app.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of synthesis.json."""
