@@ -1,0 +1,119 @@
+"""API benchmark: requests per second and p50/p95 latency for reading results and for uploads, with a
+load generator (httpx, 8 threads) against `synth serve` on loopback (uvicorn, SQLite). Bounded in count.
+Writes the table into eval/RESULTS.md (section "api-bench")."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from eval.common import DATASETS, ROOT, machine, read_csv, table, write_section
+
+REQUESTS = 400
+THREADS = 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load(client: httpx.Client, method: str, path: str, bodies: list | None = None) -> tuple[float, list[float]]:
+    def one(i: int) -> float:
+        t = time.perf_counter()
+        r = client.get(path) if method == "GET" else client.post(path, json=bodies[i % len(bodies)])
+        r.raise_for_status()
+        return (time.perf_counter() - t) * 1000
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        latencies = list(pool.map(one, range(REQUESTS)))
+    return REQUESTS / (time.perf_counter() - start), latencies
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="synth-api-bench-"))
+    env = {**os.environ, "SYNTH_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"}
+    key = subprocess.run(
+        [sys.executable, "-m", "synth.cli", "create-key"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "synth.cli", "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    rows = []
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=120)
+        for _ in range(200):
+            try:
+                client.get("/v1/projects")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        pid = client.post("/v1/projects", json={"name": "bench"}).json()["id"]
+        args = read_csv(DATASETS / "argkp" / "arguments_train.csv")[:2000]
+        client.post(
+            f"/v1/projects/{pid}/contributions",
+            json={"contributions": [{"id": r["arg_id"], "text": r["argument"]} for r in args]},
+        )
+        rid = client.post(f"/v1/projects/{pid}/runs", json={}).json()["id"]
+        while client.get(f"/v1/projects/{pid}/runs/{rid}").json()["status"] in ("queued", "running"):
+            time.sleep(0.5)
+        themes = client.get(f"/v1/projects/{pid}/runs/{rid}/themes").json()
+        big = max(themes, key=lambda t: t["n_contributions"])
+        cases = [
+            ("GET theme page (50 members)", "GET", f"/v1/projects/{pid}/runs/{rid}/themes/{big['id']}?limit=50", None),
+            ("GET theme list", "GET", f"/v1/projects/{pid}/runs/{rid}/themes", None),
+            ("GET contributions page (50)", "GET", f"/v1/projects/{pid}/contributions?limit=50", None),
+            (
+                "POST upload (10 contributions, JSON)",
+                "POST",
+                f"/v1/projects/{pid}/contributions",
+                [
+                    {"contributions": [{"id": f"u{i}-{j}", "text": f"Upload {i} item {j}"} for j in range(10)]}
+                    for i in range(REQUESTS)
+                ],
+            ),
+        ]
+        for name, method, path, bodies in cases:
+            load(client, method, path, bodies)  # warm-up
+            rps, lat = load(client, method, path, bodies)
+            q = statistics.quantiles(lat, n=100)
+            rows.append([name, REQUESTS, f"{rps:.0f}", f"{q[49]:.1f}", f"{q[94]:.1f}"])
+            print(rows[-1], flush=True)
+    finally:
+        server.terminate()
+        server.wait(10)
+    write_section(
+        "api-bench",
+        "\n".join(
+            [
+                "## API benchmark (`python -m eval.api_bench`)",
+                "",
+                f"{machine()}. `synth serve` (uvicorn, one process, SQLite file) on 127.0.0.1; "
+                f"{THREADS} client threads (httpx), {REQUESTS} requests per row after a warm-up round; "
+                "a 2,000-argument argkp run. Latency in ms, measured by the client. "
+                "Target: p95 < 50 ms for a theme page of 50 members.",
+                "",
+                table(["request", "n", "req/s", "p50 ms", "p95 ms"], rows),
+            ]
+        ),
+    )
+
+
+if __name__ == "__main__":
+    main()
