@@ -28,7 +28,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def load(client: httpx.Client, method: str, path: str, bodies: list | None = None) -> tuple[float, list[float]]:
+def load(client: httpx.Client, method: str, path: str, bodies: list | None, threads: int) -> tuple[float, list[float]]:
     def one(i: int) -> float:
         t = time.perf_counter()
         r = client.get(path) if method == "GET" else client.post(path, json=bodies[i % len(bodies)])
@@ -36,7 +36,7 @@ def load(client: httpx.Client, method: str, path: str, bodies: list | None = Non
         return (time.perf_counter() - t) * 1000
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         latencies = list(pool.map(one, range(REQUESTS)))
     return REQUESTS / (time.perf_counter() - start), latencies
 
@@ -90,11 +90,12 @@ def main() -> None:
             ),
         ]
         for name, method, path, bodies in cases:
-            load(client, method, path, bodies)  # warm-up
-            rps, lat = load(client, method, path, bodies)
-            q = statistics.quantiles(lat, n=100)
-            rows.append([name, REQUESTS, f"{rps:.0f}", f"{q[49]:.1f}", f"{q[94]:.1f}"])
-            print(rows[-1], flush=True)
+            for threads in (1, THREADS):
+                load(client, method, path, bodies, threads)  # warm-up
+                rps, lat = load(client, method, path, bodies, threads)
+                q = statistics.quantiles(lat, n=100)
+                rows.append([name, threads, REQUESTS, f"{rps:.0f}", f"{q[49]:.1f}", f"{q[94]:.1f}"])
+                print(rows[-1], flush=True)
     finally:
         server.terminate()
         server.wait(10)
@@ -105,7 +106,8 @@ def main() -> None:
                 "## API benchmark (`python -m eval.api_bench`)",
                 "",
                 f"{machine()}. `synth serve` (uvicorn, one process, SQLite file) on 127.0.0.1; "
-                f"{THREADS} client threads (httpx), {REQUESTS} requests per row after a warm-up round; "
+                f"1 and {THREADS} client threads (httpx, on the same 2 cores as the server), "
+                f"{REQUESTS} requests per row after a warm-up round; "
                 "a 2,000-argument argkp run. Latency in ms, measured by the client. "
                 "Target: p95 < 50 ms for a theme page of 50 members.",
                 "",

@@ -74,6 +74,10 @@ def _event_hash(e: AuditEvent) -> str:
 
 
 def audit(s: Session, project_id: str, actor: str, action: str, target: str, before=None, after=None) -> AuditEvent:  # noqa: ANN001
+    # Appends to one project's chain are serialised: PostgreSQL locks the project row (FOR NO KEY UPDATE, which
+    # does not wait on the key-share locks that inserts referencing the project hold); SQLite has one writer
+    # and every caller has already written in this transaction, so it holds the write lock.
+    s.execute(select(Project.id).where(Project.id == project_id).with_for_update(key_share=True))
     last = s.scalar(select(AuditEvent).where(AuditEvent.project_id == project_id).order_by(AuditEvent.seq.desc()))
     e = AuditEvent(
         project_id=project_id,

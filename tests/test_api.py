@@ -275,3 +275,25 @@ def test_bad_uploads_get_clear_problems(api: TestClient, kind: str, status: int,
     body = r.json()
     assert body["status"] == status and words in body["detail"] and body["instance"] == r.request.url.path
     assert api.get(url, headers=key).json()["total"] <= 1  # nothing half-stored
+
+
+def test_concurrent_uploads_keep_one_unbroken_audit_chain(api: TestClient) -> None:
+    """Eight uploads at once into one project: all succeed and the audit chain stays one line."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from synth.formats import LoadedInput
+    from synth.projects import add_contributions, verify_chain
+    from synth.schema import Contribution
+
+    pid, _ = make_project(api)
+    db = api.app.state.db
+
+    def upload(i: int) -> int:
+        loaded = LoadedInput([Contribution(id=f"c{i}-{j}", text=f"text {i} {j}") for j in range(5)], [], f"u{i}", "x")
+        with db.session() as s:
+            return add_contributions(s, pid, loaded, f"uploader {i}")["created"]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sum(pool.map(upload, range(16))) == 80
+    with db.session() as s:
+        assert verify_chain(s, pid) == (True, None)

@@ -46,7 +46,7 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(20), default="queued")  # queued running succeeded failed cancelled
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     config: Mapped[dict] = mapped_column(JSON, default=dict)
-    snapshot: Mapped[dict] = mapped_column(JSON)  # contributions and exclusions at the start
+    snapshot: Mapped[dict] = mapped_column(JSON, deferred=True)  # contributions at the start; loaded on use
     progress: Mapped[dict] = mapped_column(JSON, default=dict)  # stage -> [done, total]
     attempts: Mapped[int] = mapped_column(default=0)
     worker_id: Mapped[str | None] = mapped_column(String(64), default=None)
