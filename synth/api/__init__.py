@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
+from synth import web
 from synth.api import problems
 from synth.api.routes import router
 from synth.jobs import Worker
@@ -62,4 +65,12 @@ def create_app(
     app.state.wake = wake.set
     problems.install(app)
     app.include_router(router)
+    web.install(app)
+    app.include_router(web.router)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=os.environ.get("SYNTH_SECRET_KEY") or secrets.token_urlsafe(32),
+        same_site="strict",
+        https_only=os.environ.get("SYNTH_HTTPS_ONLY") == "1",
+    )
     return app

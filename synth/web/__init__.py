@@ -1,0 +1,392 @@
+"""The facilitators' review pages: server-rendered, no script, over the same service layer as the API.
+
+Sign-in with a project key puts the key's scope in a signed session cookie; every form carries the
+session's CSRF token. Edits go through synth.projects.review, so the pages and the API record the same
+revisions and audit events.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import TypeAdapter, ValidationError
+
+from synth import projects as svc
+from synth.api.auth import CAN, Caller
+from synth.formats import InputError, load_contributions
+from synth.report import render_html, render_markdown
+from synth.review import Edit, EditError
+from synth.web.map import theme_colours, theme_map
+
+router = APIRouter(prefix="/web", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+EDIT = TypeAdapter(Edit)
+
+
+class Redirect(Exception):
+    def __init__(self, url: str):
+        self.url = url
+
+
+def _csrf(request: Request) -> str:
+    if "csrf" not in request.session:
+        request.session["csrf"] = secrets.token_urlsafe(24)
+    return request.session["csrf"]
+
+
+def _who(request: Request) -> Caller | None:
+    data = request.session.get("caller")
+    return Caller(**data) if data else None
+
+
+def _require(request: Request, project_id: str, action: str = "read") -> Caller:
+    who = _who(request)
+    if who is None:
+        raise Redirect("/web/")
+    if not who.sees(project_id) or who.role not in CAN[action]:
+        raise Redirect("/web/forbidden")
+    return who
+
+
+async def _form(request: Request) -> Any:
+    form = await request.form()
+    if not secrets.compare_digest(str(form.get("csrf", "")), request.session.get("csrf", "-")):
+        raise Redirect("/web/forbidden")
+    return form
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    who = _who(request)
+    context.setdefault("project_id", who.project_id if who else None)
+    flash = request.session.pop("flash", None)
+    error = request.session.pop("error", None)
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"who": who, "csrf": _csrf(request), "flash": flash, "error": error, **context},
+        status_code=status,
+    )
+
+
+def install(app: Any) -> None:
+    @app.exception_handler(Redirect)
+    async def _redirect(request: Request, exc: Redirect) -> RedirectResponse:
+        return RedirectResponse(exc.url, status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    who = _who(request)
+    if who is not None:
+        return RedirectResponse(f"/web/projects/{who.project_id}" if who.project_id else "/web/projects", 303)
+    return page(request, "login.html.j2")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await _form(request)
+    with request.app.state.db.session() as s:
+        key = svc.authenticate(s, str(form.get("key", "")).strip())
+        if key is None:
+            request.session["error"] = "That key is not valid."
+            return RedirectResponse("/web/", 303)
+        caller = Caller(key.id, key.prefix, key.role, key.project_id)
+    request.session.clear()
+    request.session["caller"] = caller.__dict__
+    request.session["csrf"] = secrets.token_urlsafe(24)
+    return RedirectResponse(f"/web/projects/{caller.project_id}" if caller.project_id else "/web/projects", 303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await _form(request)
+    request.session.clear()
+    return RedirectResponse("/web/", 303)
+
+
+@router.get("/forbidden", response_class=HTMLResponse)
+def forbidden(request: Request) -> Response:
+    return page(request, "login.html.j2", 403, error="Your key cannot open that page.")
+
+
+@router.get("/projects", response_class=HTMLResponse)
+def projects(request: Request) -> Response:
+    who = _who(request)
+    if who is None:
+        raise Redirect("/web/")
+    with request.app.state.db.session() as s:
+        return page(request, "projects.html.j2", projects=svc.list_projects(s, who.project_id))
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+def project(request: Request, project_id: str) -> Response:
+    who = _require(request, project_id)
+    with request.app.state.db.session() as s:
+        try:
+            p = svc.get_project(s, project_id)
+        except svc.NotFound:
+            raise Redirect("/web/forbidden") from None
+        runs = list(reversed(svc.list_runs(s, project_id)))
+        total, _ = svc.list_contributions(s, project_id, 0, 1)
+    busy = any(r.status in ("queued", "running") for r in runs)
+    return page(
+        request,
+        "project.html.j2",
+        project=p,
+        runs=runs,
+        n_contributions=total,
+        project_id=project_id,
+        report=request.session.pop("report", None),
+        refresh=2 if busy else None,
+        can_upload=who.role in CAN["upload"],
+        can_run=who.role in CAN["run"],
+    )
+
+
+@router.post("/projects/{project_id}/upload")
+async def upload(request: Request, project_id: str) -> Response:
+    who = _require(request, project_id, "upload")
+    form = await _form(request)
+    upload, votes, fmt = form.get("file"), form.get("participants_votes"), str(form.get("format") or "auto")
+    back = RedirectResponse(f"/web/projects/{project_id}", 303)
+    if upload is None or not getattr(upload, "filename", ""):
+        request.session["error"] = "Choose a file to upload."
+        return back
+    with tempfile.TemporaryDirectory() as tmp:
+        name = Path(upload.filename).name
+        if votes is not None and getattr(votes, "filename", ""):
+            name, fmt = "comments.csv", "polis"
+            (Path(tmp) / "participants-votes.csv").write_bytes(await votes.read())
+        (Path(tmp) / name).write_bytes(await upload.read())
+        try:
+            loaded = load_contributions(
+                Path(tmp) if fmt == "polis" else Path(tmp) / name,
+                fmt if fmt in ("auto", "csv", "json", "jsonl", "polis") else "auto",
+            )
+        except InputError as exc:
+            request.session["error"] = f"{upload.filename}: {str(exc).split(': ', 1)[-1]}"
+            return back
+    loaded.source = upload.filename
+    limits = request.app.state.limits
+    if len(loaded.contributions) > limits["contributions"]:
+        request.session["error"] = f"{len(loaded.contributions)} contributions; the limit is {limits['contributions']}."
+        return back
+    with request.app.state.db.session() as s:
+        report = svc.add_contributions(s, project_id, loaded, f"{who.actor} (web)")
+    request.session["report"] = report
+    request.session["flash"] = f"Read {report['received']} contributions from {upload.filename}."
+    return back
+
+
+@router.post("/projects/{project_id}/runs")
+async def start_run(request: Request, project_id: str) -> Response:
+    who = _require(request, project_id, "run")
+    await _form(request)
+    with request.app.state.db.session() as s:
+        try:
+            svc.start_run(s, project_id, {}, f"{who.actor} (web)")
+            request.session["flash"] = "Run started."
+        except svc.Conflict as exc:
+            request.session["error"] = str(exc)
+    request.app.state.wake()
+    return RedirectResponse(f"/web/projects/{project_id}", 303)
+
+
+def _result(request: Request, project_id: str, run_id: str) -> tuple[int, Any]:
+    from synth.api.routes import load_result
+
+    try:
+        return load_result(request, project_id, run_id, None)
+    except Exception:  # a missing run or result: back to the project page
+        raise Redirect(f"/web/projects/{project_id}") from None
+
+
+def _base(project_id: str, run_id: str) -> str:
+    return f"/web/projects/{project_id}/runs/{run_id}"
+
+
+@router.get("/projects/{project_id}/runs/{run_id}", response_class=HTMLResponse)
+def run_overview(request: Request, project_id: str, run_id: str) -> Response:
+    who = _require(request, project_id)
+    revision, s = _result(request, project_id, run_id)
+    return page(
+        request,
+        "run.html.j2",
+        s=s,
+        revision=revision,
+        base=_base(project_id, run_id),
+        map_svg=theme_map(s),
+        colours=theme_colours(s),
+        can_edit=who.role in CAN["edit"],
+        project_id=project_id,
+    )
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/themes/{theme_id}", response_class=HTMLResponse)
+def theme_page(request: Request, project_id: str, run_id: str, theme_id: str, offset: int = 0) -> Response:
+    who = _require(request, project_id)
+    _, s = _result(request, project_id, run_id)
+    for n, sec in enumerate(s.sections):
+        for t in sec.themes:
+            if t.id == theme_id:
+                limit, offset = 50, max(0, offset)
+                others = [o for o in sec.themes if o.parent_id is None and o.id != t.id]
+                return page(
+                    request,
+                    "theme.html.j2",
+                    t=t,
+                    section=n,
+                    base=_base(project_id, run_id),
+                    summary=next((x for x in sec.summaries if x.scope == t.id), None),
+                    subs=[x for x in sec.themes if x.parent_id == t.id],
+                    others=others,
+                    members=t.contribution_ids[offset : offset + limit],
+                    offset=offset,
+                    limit=limit,
+                    texts={c.id: c.text for c in s.contributions},
+                    can_edit=who.role in CAN["edit"],
+                    project_id=project_id,
+                )
+    raise Redirect(_base(project_id, run_id))
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/unassigned", response_class=HTMLResponse)
+def unassigned(request: Request, project_id: str, run_id: str) -> Response:
+    who = _require(request, project_id)
+    _, s = _result(request, project_id, run_id)
+    segs = {x.id: x for x in s.segments}
+    seen: set[str] = set()
+    items = []
+    for sec in s.sections:
+        for sid in sec.unassigned_segment_ids:
+            if segs[sid].contribution_id not in seen:
+                seen.add(segs[sid].contribution_id)
+                items.append(segs[sid])
+    themes = [t for sec in s.sections for t in sec.themes if t.parent_id is None]
+    return page(
+        request,
+        "unassigned.html.j2",
+        segments=items,
+        themes=themes,
+        base=_base(project_id, run_id),
+        can_edit=who.role in CAN["edit"],
+        project_id=project_id,
+    )
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/contributions/{contribution_id}", response_class=HTMLResponse)
+def contribution(
+    request: Request, project_id: str, run_id: str, contribution_id: str, start: int = 0, end: int = 0
+) -> Response:
+    _require(request, project_id)
+    _, s = _result(request, project_id, run_id)
+    c = next((x for x in s.contributions if x.id == contribution_id), None)
+    if c is None:
+        raise Redirect(_base(project_id, run_id))
+    start, end = max(0, min(start, len(c.text))), max(0, min(end, len(c.text)))
+    if end <= start:
+        start = end = 0
+    themes = [t for sec in s.sections for t in sec.themes if t.parent_id is None and c.id in t.contribution_ids]
+    excluded = next((e.reason for e in s.excluded if e.contribution_id == c.id), None)
+    return page(
+        request,
+        "contribution.html.j2",
+        c=c,
+        before=c.text[:start],
+        cited=c.text[start:end],
+        after=c.text[end:],
+        themes=themes,
+        excluded=excluded,
+        base=_base(project_id, run_id),
+        project_id=project_id,
+    )
+
+
+@router.post("/projects/{project_id}/runs/{run_id}/edit")
+async def edit(request: Request, project_id: str, run_id: str) -> Response:
+    who = _require(request, project_id, "edit")
+    form = await _form(request)
+    data: dict[str, Any] = {"action": form.get("action")}
+    for key in ("theme_id", "label", "reason", "view_id", "scope", "status", "text"):
+        if form.get(key):
+            data[key] = str(form.get(key))
+    for key in ("index", "section"):
+        if form.get(key) is not None:
+            data[key] = int(str(form.get(key)))
+    if data["action"] == "merge_themes":
+        data["theme_ids"] = [str(x) for x in form.getlist("theme_ids")]
+    if data["action"] in ("move_contributions", "split_theme", "mark_minority"):
+        data["contribution_ids"] = [str(x) for x in form.getlist("contribution_ids")]
+    if data["action"] == "move_contributions":
+        data["to_theme_id"] = str(form.get("to_theme_id") or "") or None
+        data.pop("theme_id", None)
+    if data["action"] == "mark_minority":
+        data.pop("theme_id", None)
+    if data["action"] == "review_sentence" and data.get("text") and "status" not in data:
+        data["status"] = None
+    back = request.headers.get("referer") or _base(project_id, run_id)
+    try:
+        parsed = EDIT.validate_python(data)
+        with request.app.state.db.session() as s:
+            revision, _ = svc.review(s, project_id, run_id, parsed, f"{who.actor} (web)")
+        request.session["flash"] = f"Saved as revision {revision}."
+    except ValidationError as exc:
+        request.session["error"] = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+    except (EditError, svc.NotFound) as exc:
+        request.session["error"] = str(exc)
+    if data["action"] == "merge_themes" or (data["action"] == "split_theme" and "error" not in request.session):
+        back = _base(project_id, run_id)
+    return RedirectResponse(back, 303)
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/report", response_class=HTMLResponse)
+def report(request: Request, project_id: str, run_id: str) -> Response:
+    _require(request, project_id)
+    revision, _ = _result(request, project_id, run_id)
+    return page(request, "report.html.j2", revision=revision, base=_base(project_id, run_id), project_id=project_id)
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/export.{kind}")
+def export(request: Request, project_id: str, run_id: str, kind: str, inline: int = 0) -> Response:
+    _require(request, project_id)
+    revision, s = _result(request, project_id, run_id)
+    title = f"Synthesis report (revision {revision})"
+    disposition = {} if inline else {"Content-Disposition": f'attachment; filename="synthesis-r{revision}.{kind}"'}
+    if kind == "html":
+        return HTMLResponse(render_html(s, None, title), headers=disposition)
+    if kind == "md":
+        return PlainTextResponse(render_markdown(s, None, title), media_type="text/markdown", headers=disposition)
+    if kind == "json":
+        return Response(s.model_dump_json(indent=2), media_type="application/json", headers=disposition)
+    raise Redirect(_base(project_id, run_id))
+
+
+@router.get("/projects/{project_id}/audit", response_class=HTMLResponse)
+def audit_page(request: Request, project_id: str) -> Response:
+    _require(request, project_id)
+    with request.app.state.db.session() as s:
+        events = svc.audit_events(s, project_id)
+        intact, broken = svc.verify_chain(s, project_id)
+        rows = [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "before": e.before,
+                "after": e.after,
+            }
+            for e in events
+        ]
+    return page(request, "audit.html.j2", events=rows, intact=intact, broken=broken, project_id=project_id)
+
+
+__all__ = ["install", "router", "json"]

@@ -1,0 +1,189 @@
+"""The review pages end to end in a real headless Chromium (Debian's package) driven by Playwright:
+sign in, upload a real Polis export, run, rename, move, reject, export, audit; screenshots at 1280 and
+390 px; axe-core finds no critical violation; two projects' keys never see each other's data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from synth.api import create_app
+from synth.projects import create_key, create_project
+from tests.conftest import POLIS
+
+pytestmark = pytest.mark.enable_socket  # the browser talks to a server on 127.0.0.1
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = os.environ.get("SYNTH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    app = create_app(f"sqlite:///{tmp_path_factory.mktemp('web') / 'synth.db'}", run_worker=True)
+    keys = {}
+    with app.state.db.session() as s:
+        for name in ("Brexit", "Other"):
+            p = create_project(s, name, "test setup")
+            keys[name] = {
+                "id": p.id,
+                "facilitator": create_key(s, "facilitator", p.id)[1],
+                "reader": create_key(s, "reader", p.id)[1],
+            }
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    while not srv.started:
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def sign_in(page: Page, url: str, key: str) -> None:
+    page.goto(url + "/web/")
+    page.get_by_label("Project key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in ((1280, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def no_critical(page: Page) -> None:
+    results = Axe().run(page)
+    critical = [v for v in results.response["violations"] if v.get("impact") == "critical"]
+    assert not critical, [(v["id"], v["help"]) for v in critical]
+
+
+def test_facilitator_journey(server: dict, browser: Browser) -> None:
+    url, keys = server["url"], server["keys"]["Brexit"]
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    sign_in(page, url, keys["facilitator"])
+    expect(page.get_by_role("heading", name="Brexit")).to_be_visible()
+    no_critical(page)
+
+    page.get_by_label("File (CSV, JSON, JSONL, or a Polis comments.csv)").set_input_files(str(POLIS / "comments.csv"))
+    page.get_by_label("Polis participants-votes.csv (optional)").set_input_files(str(POLIS / "participants-votes.csv"))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-report")).to_contain_text("50 received: 50 new")
+    page.get_by_role("button", name="Start a run").click()
+    expect(page.get_by_role("link", name="Overview")).to_be_visible(timeout=180_000)  # the page refreshes itself
+    shoot(page, "project")
+    page.get_by_role("link", name="Overview").click()
+    expect(page.locator("#minority-panel")).to_be_visible()
+    expect(page.locator("svg[role=img]")).to_be_visible()
+    no_critical(page)
+    shoot(page, "run-overview")
+
+    # rename the first theme
+    page.locator("table a").first.click()
+    page.get_by_label("New name").fill("Renamed in the browser")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("heading", name="Renamed in the browser")).to_be_visible()
+    no_critical(page)
+    shoot(page, "theme")
+    # a citation opens its source with the cited span highlighted
+    citation = page.locator("a.cite").nth(1)
+    cited_id = citation.inner_text().strip("[]#")
+    citation.click()
+    expect(page.locator("#source mark")).not_to_be_empty()
+    expect(page.get_by_role("heading", name=f"Contribution #{cited_id}")).to_be_visible()
+    page.go_back()
+    # reject the second summary sentence
+    page.get_by_role("button", name="Reject sentence 2").click()
+    expect(page.locator("#sentence-1")).to_have_class("sentence rejected")
+    rejected_text = page.locator("#sentence-1 p").inner_text().split(" rejected")[0].strip()
+    # move the first member to the unassigned list
+    first = page.locator("input[name=contribution_ids]").first
+    moved = first.get_attribute("value")
+    first.check()
+    page.get_by_label("Move to").select_option("")
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Saved as revision 3")
+    page.goto(page.url.split("/themes/")[0] + "/unassigned")
+    expect(page.get_by_text(f"#{moved}:").first).to_be_visible()
+    no_critical(page)
+    shoot(page, "unassigned")
+
+    # the report reflects every edit; the export downloads
+    page.goto(page.url.replace("/unassigned", "/report"))
+    shoot(page, "report")
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Export HTML").click()
+    html = Path(dl.value.path()).read_text()
+    assert "Renamed in the browser" in html and rejected_text[:40] not in html
+    with page.expect_download() as dl:
+        page.get_by_role("link", name="Export JSON").click()
+    assert '"schema_version"' in Path(dl.value.path()).read_text()
+
+    page.get_by_role("link", name="Audit log").click()
+    for action in ("review.rename_theme", "review.review_sentence", "review.move_contributions"):
+        expect(page.get_by_role("cell", name=action, exact=True)).to_be_visible()
+    expect(page.get_by_text("is intact")).to_be_visible()
+    no_critical(page)
+    shoot(page, "audit")
+    context.close()
+
+
+def test_two_projects_never_see_each_other(server: dict, browser: Browser) -> None:
+    url, keys = server["url"], server["keys"]
+    a, b = browser.new_context(), browser.new_context()
+    pa, pb = a.new_page(), b.new_page()
+    sign_in(pa, url, keys["Brexit"]["reader"])
+    sign_in(pb, url, keys["Other"]["reader"])
+    expect(pb.get_by_role("heading", name="Other")).to_be_visible()
+    pb.goto(f"{url}/web/projects/{keys['Brexit']['id']}")
+    expect(pb.get_by_role("alert")).to_contain_text("cannot open that page")
+    pb.goto(f"{url}/web/projects/{keys['Brexit']['id']}/audit")
+    expect(pb.get_by_role("alert")).to_contain_text("cannot open that page")
+    pa.goto(f"{url}/web/projects/{keys['Other']['id']}")
+    expect(pa.get_by_role("alert")).to_contain_text("cannot open that page")
+    # a reader sees no upload form and no edit buttons
+    pa.goto(f"{url}/web/projects/{keys['Brexit']['id']}")
+    expect(pa.get_by_text("may read but not upload")).to_be_visible()
+    a.close()
+    b.close()
+
+
+def test_forms_need_the_csrf_token(server: dict, browser: Browser) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server["url"], server["keys"]["Other"]["facilitator"])
+    pid = server["keys"]["Other"]["id"]
+    r = page.request.post(f"{server['url']}/web/projects/{pid}/runs", form={"csrf": "forged"}, max_redirects=0)
+    assert r.status == 303 and r.headers["location"] == "/web/forbidden"
+    context.close()
