@@ -49,6 +49,8 @@ def run(
         now = time.perf_counter()
         timings[stage] = round(timings.get(stage, 0.0) + now - clock, 3)
         clock = now
+        if progress:
+            progress(stage, 1, 1)
 
     prepared = prepare(loaded.contributions, loaded.excluded, config, progress, cache)
     lap("prepare")
