@@ -111,7 +111,7 @@ def main() -> None:
                 "a 2,000-argument argkp run. Latency in ms, measured by the client. "
                 "Target: p95 < 50 ms for a theme page of 50 members.",
                 "",
-                table(["request", "n", "req/s", "p50 ms", "p95 ms"], rows),
+                table(["request", "client threads", "n", "req/s", "p50 ms", "p95 ms"], rows),
             ]
         ),
     )

@@ -7,7 +7,7 @@ import importlib.metadata
 from synth.config import SynthConfig
 from synth.formats import LoadedInput
 from synth.models import info
-from synth.schema import Coverage, RunMetadata, Section, Synthesis
+from synth.schema import Coverage, RunMetadata, Section, Segment, Synthesis
 
 LIBRARIES = (
     "sentence-transformers",
@@ -33,30 +33,21 @@ def metadata(loaded: LoadedInput, config: SynthConfig) -> RunMetadata:
     )
 
 
-def coverage(prepared, sections: list[Section]) -> Coverage:  # noqa: ANN001 - PreparedCorpus
-    themed_segments = {s for sec in sections for t in sec.themes if t.parent_id is None for s in t.segment_ids}
-    themed = {s.contribution_id for s in prepared.segments if s.id in themed_segments}
-    analysed = {s.contribution_id for s in prepared.segments}
+def coverage(contributions: list, segments: list[Segment], excluded: list, sections: list[Section]) -> Coverage:
+    """Coverage figures from the parts of a Synthesis: what is themed, unassigned and excluded."""
+    themed_segments = {x for sec in sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
+    themed = {x.contribution_id for x in segments if x.id in themed_segments}
+    analysed = {x.contribution_id for x in segments}
     return Coverage(
-        n_input=len(prepared.contributions),
+        n_input=len(contributions),
         n_themed=len(themed),
         n_unassigned=len(analysed - themed),
-        n_excluded=len(prepared.excluded),
-        n_segments=len(prepared.segments),
+        n_excluded=len(excluded),
+        n_segments=len(segments),
         n_segments_themed=len(themed_segments),
     )
 
 
 def coverage_of(s: Synthesis) -> Coverage:
     """The coverage figures recomputed from a Synthesis (after a review edit moved members)."""
-    themed_segments = {x for sec in s.sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
-    themed = {x.contribution_id for x in s.segments if x.id in themed_segments}
-    analysed = {x.contribution_id for x in s.segments}
-    return Coverage(
-        n_input=len(s.contributions),
-        n_themed=len(themed),
-        n_unassigned=len(analysed - themed),
-        n_excluded=len(s.excluded),
-        n_segments=len(s.segments),
-        n_segments_themed=len(themed_segments),
-    )
+    return coverage(s.contributions, s.segments, s.excluded, s.sections)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from synth import projects as svc
 from synth.api.auth import Caller, admin, allowed, caller
@@ -41,7 +41,6 @@ CAN_READ, CAN_UPLOAD, CAN_RUN, CAN_EDIT, CAN_ADMIN = (
 )
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Limit = Annotated[int, Query(ge=1, le=500)]
-EDIT = TypeAdapter(Edit)
 
 
 def db(request: Request):  # noqa: ANN201 - Database

@@ -101,7 +101,7 @@ def run(
         segments=prepared.segments,
         sections=sections,
         excluded=prepared.excluded,
-        coverage=coverage(prepared, sections),
+        coverage=coverage(prepared.contributions, prepared.segments, prepared.excluded, sections),
     )
     verify(synthesis, config.min_support)
     lap("verify")

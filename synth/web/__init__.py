@@ -7,7 +7,6 @@ revisions and audit events.
 
 from __future__ import annotations
 
-import json
 import secrets
 import tempfile
 from pathlib import Path
@@ -389,4 +388,4 @@ def audit_page(request: Request, project_id: str) -> Response:
     return page(request, "audit.html.j2", events=rows, intact=intact, broken=broken, project_id=project_id)
 
 
-__all__ = ["install", "router", "json"]
+__all__ = ["install", "router"]
