@@ -116,6 +116,25 @@ def serve_cmd(
     uvicorn.run(create_app(run_worker=workers_in_process), host=host, port=port, log_level="info")
 
 
+@app.command("worker")
+def worker_cmd(
+    stale_after: Annotated[float, typer.Option(help="Seconds without heartbeat before a run counts as stopped.")] = 60,
+) -> None:
+    """Run queued syntheses from $SYNTH_DATABASE_URL (for `synth serve --no-workers-in-process`); Ctrl-C stops."""
+    import threading
+
+    from synth.jobs import Worker
+    from synth.store import Database, upgrade
+
+    db = Database()
+    upgrade(db.engine)
+    stop = threading.Event()
+    try:
+        Worker(db, stale_after=stale_after).serve(stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 @app.command("create-key")
 def create_key_cmd(
     role: Annotated[str, typer.Option(help="admin, facilitator, reader or platform.")] = "admin",
