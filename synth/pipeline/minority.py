@@ -14,6 +14,7 @@ from synth.config import SynthConfig
 from synth.pipeline.cluster import unit
 from synth.pipeline.label import SectionData, _unique
 from synth.schema import MinorityView, Theme
+from synth.wording import plural
 
 
 def _centre(data: SectionData, seg_ids: list[str], index: dict[str, int]) -> np.ndarray:
@@ -46,7 +47,8 @@ def small_distinct(
                     contribution_ids=t.contribution_ids,
                     segment_ids=t.segment_ids,
                     reason=(
-                        f"Only {t.n_contributions} contributions from {t.n_participants} participants, and unlike "
+                        f"Only {plural(t.n_contributions, 'contribution')} from "
+                        f"{plural(t.n_participants, 'participant')}, and unlike "
                         f"every larger theme (closest: '{label}', similarity {sims[nearest]:.2f})."
                     ),
                     stats={
@@ -105,7 +107,7 @@ def unassigned_views(
                     contribution_ids=[cids[m] for m in members],
                     segment_ids=seg_ids(members),
                     reason=(
-                        f"{len(members)} contributions that fit no theme say something close to each other "
+                        f"{plural(len(members), 'contribution')} that fit no theme say something close to each other "
                         f"(cohesion {inner:.2f}) and unlike every theme (closest similarity {to_themes:.2f})."
                     ),
                     stats={
@@ -124,7 +126,7 @@ def unassigned_views(
                 contribution_ids=[cids[m] for m in lone],
                 segment_ids=seg_ids(lone),
                 reason=(
-                    f"{len(lone)} contributions fit no theme and are far from all of them (similarity under "
+                    f"{plural(len(lone), 'contribution')} fit no theme and are far from all of them (similarity under "
                     f"{config.lone_voice_max_similarity:.2f}): read them, one may be a view nobody else voiced."
                 ),
                 stats={"n_contributions": len(lone), "max_similarity": round(float(nearest[lone].max()), 4)},
@@ -153,7 +155,7 @@ def subtheme_dissent(
                     contribution_ids=sub.contribution_ids,
                     segment_ids=sub.segment_ids,
                     reason=(
-                        f"Inside '{parent.label}', {sub.n_contributions} contributions on '{sub.label}' "
+                        f"Inside '{parent.label}', {plural(sub.n_contributions, 'contribution')} on '{sub.label}' "
                         f"stand apart from the rest of the theme (similarity {sim:.2f})."
                     ),
                     stats={
@@ -200,7 +202,7 @@ def vote_split(
                 theme_id=theme_id,
                 contribution_ids=[c for c, _ in hits],
                 reason=(
-                    f"{where}, {len(hits)} comment(s) split the opinion groups: e.g. #{cid}, "
+                    f"{where}, {plural(len(hits), 'comment')} split the opinion groups: e.g. #{cid}, "
                     f"{ga} {_pct(a)} agree while {gd} {_pct(d)} disagree."
                 ),
                 stats={

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from synth.pipeline.label import SectionData
 from synth.schema import Citation, MinorityView, Segment, Summary, SummarySentence, Theme
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+from synth.wording import plural
 
 
 def cite(segments: list[Segment]) -> list[Citation]:
@@ -22,13 +19,13 @@ def _groups_part(theme: Theme, n_groups: int) -> str:
 
 def theme_summary(theme: Theme, subs: list[Theme], data: SectionData, segs: dict[str, Segment]) -> Summary:
     n_groups = len(data.groups())
-    dup = f" (plus {_plural(theme.n_duplicates, 'duplicate')} set aside)" if theme.n_duplicates else ""
+    dup = f" (plus {plural(theme.n_duplicates, 'duplicate')} set aside)" if theme.n_duplicates else ""
     kw = f" (keywords: {', '.join(theme.keywords[:4])})" if theme.keywords else ""
     sentences = [
         SummarySentence(
             text=(
-                f"{_plural(theme.n_contributions, 'contribution')} from "
-                f"{_plural(theme.n_participants, 'participant')}{_groups_part(theme, n_groups)} "
+                f"{plural(theme.n_contributions, 'contribution')} from "
+                f"{plural(theme.n_participants, 'participant')}{_groups_part(theme, n_groups)} "
                 f"fall in this theme{kw}{dup}."
             ),
             citations=cite([segs[s] for s in theme.segment_ids]),
@@ -41,7 +38,7 @@ def theme_summary(theme: Theme, subs: list[Theme], data: SectionData, segs: dict
     for sub in subs:
         sentences.append(
             SummarySentence(
-                text=f"Within it, {_plural(sub.n_contributions, 'contribution')} focus on '{sub.label}'.",
+                text=f"Within it, {plural(sub.n_contributions, 'contribution')} focus on '{sub.label}'.",
                 citations=cite([segs[s] for s in sub.segment_ids]),
                 kind="count",
             )
@@ -65,8 +62,8 @@ def overview(
         sentences.append(
             SummarySentence(
                 text=(
-                    f"Of {_plural(n_all, 'contribution')}, {n_themed} ({100 * n_themed / n_all:.0f}%) fall into "
-                    f"{_plural(len(top), 'theme')}."
+                    f"Of {plural(n_all, 'contribution')}, {n_themed} ({100 * n_themed / n_all:.0f}%) fall into "
+                    f"{plural(len(top), 'theme')}."
                 ),
                 citations=cite(themed),
                 kind="count",
@@ -75,8 +72,8 @@ def overview(
     for t in top[:5]:
         sentences.append(
             SummarySentence(
-                text=f"'{t.label}' gathers {_plural(t.n_contributions, 'contribution')} from "
-                f"{_plural(t.n_participants, 'participant')}.",
+                text=f"'{t.label}' gathers {plural(t.n_contributions, 'contribution')} from "
+                f"{plural(t.n_participants, 'participant')}.",
                 citations=cite([segs[s] for s in t.segment_ids]),
                 kind="count",
             )
@@ -90,7 +87,7 @@ def overview(
         n_un = len({s.contribution_id for s in unassigned})
         sentences.append(
             SummarySentence(
-                text=f"{_plural(n_un, 'contribution')} have passages that fit no theme; they are listed in full.",
+                text=f"{plural(n_un, 'contribution')} have passages that fit no theme; they are listed in full.",
                 citations=cite(unassigned),
                 kind="count",
             )

@@ -152,6 +152,12 @@ def project(request: Request, project_id: str) -> Response:
 @router.post("/projects/{project_id}/upload")
 async def upload(request: Request, project_id: str) -> Response:
     who = _require(request, project_id, "upload")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > request.app.state.limits["body_bytes"]:
+        request.session["error"] = (
+            f"The file is too large: the limit is {request.app.state.limits['body_bytes']} bytes."
+        )
+        return RedirectResponse(f"/web/projects/{project_id}", 303)
     form = await _form(request)
     upload, votes, fmt = form.get("file"), form.get("participants_votes"), str(form.get("format") or "auto")
     back = RedirectResponse(f"/web/projects/{project_id}", 303)
@@ -317,8 +323,9 @@ async def edit(request: Request, project_id: str, run_id: str) -> Response:
         if form.get(key):
             data[key] = str(form.get(key))
     for key in ("index", "section"):
-        if form.get(key) is not None:
-            data[key] = int(str(form.get(key)))
+        value = str(form.get(key) or "")
+        if value:
+            data[key] = int(value) if value.isdigit() else value  # a non-number fails validation below
     if data["action"] == "merge_themes":
         data["theme_ids"] = [str(x) for x in form.getlist("theme_ids")]
     if data["action"] in ("move_contributions", "split_theme", "mark_minority"):
