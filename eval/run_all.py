@@ -22,6 +22,7 @@ VARIANTS: list[tuple[str, dict]] = [
             "outlier_join_quantile": 0.10,
             "min_cluster_size_factor": 0.5,
             "min_cluster_size_exponent": 0.5,
+            "min_samples_factor": 0.5,
         },
     ),
     ("eom, size n^0.35", {"cluster_selection": "eom", "min_samples_factor": 0.5}),
