@@ -287,8 +287,7 @@ def revisions(s: Session, project_id: str, run_id: str) -> list[Result]:
 def review(s: Session, project_id: str, run_id: str, edit: Edit, actor: str) -> tuple[int, Synthesis]:
     """Apply one edit to the newest revision; store the next revision; record who changed what."""
     row, current = get_result(s, project_id, run_id)
-    run = get_run(s, project_id, run_id)
-    updated = apply_edit(current, edit, SynthConfig(**run.config))
+    updated = apply_edit(current, edit, SynthConfig(**s.get(Run, run_id).config))  # get_result checked the run
     s.add(Result(run_id=run_id, revision=row.revision + 1, synthesis=updated.model_dump_json(), timings={}))
     audit(
         s,

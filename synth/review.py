@@ -134,21 +134,9 @@ def _refresh(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], c
 def _resummarise(s: Synthesis, sec: Section, theme: Theme) -> None:
     """Rebuild the theme's summary (counts change with members); reviewers' decisions on quotes that are
     still members are kept."""
-    from synth.pipeline.label import SectionData
-
     segs = {x.id: x for x in s.segments}
-    data = SectionData(
-        question=sec.question,
-        prefix="",
-        segments=[segs[i] for i in theme.segment_ids],
-        vectors=np.zeros((0, 384)),
-        contributions={c.id: c for c in s.contributions},
-        duplicates={},
-        lemmas={},
-    )
-    data.groups = lambda: sec.groups  # type: ignore[method-assign]
     subs = [t for t in sec.themes if t.parent_id == theme.id]
-    fresh = theme_summary(theme, subs, data, segs)
+    fresh = theme_summary(theme, subs, len(sec.groups), segs)
     old = next((x for x in sec.summaries if x.scope == theme.id), None)
     if old is not None:
         decided = {x.citations[0].quote: x for x in old.sentences if x.kind == "quote" and x.status != "draft"}

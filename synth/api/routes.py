@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -30,7 +28,7 @@ from synth.api.models import (
     UploadReport,
 )
 from synth.api.problems import Problem
-from synth.formats import InputError, LoadedInput, load_contributions
+from synth.formats import InputError, LoadedInput, load_uploaded
 from synth.report import render_html, render_markdown
 from synth.review import Edit, EditError
 from synth.schema import Contribution, MinorityView, Summary, Synthesis, Theme
@@ -177,26 +175,17 @@ async def _read_upload(request: Request, lim: dict[str, int]) -> LoadedInput:
         upload = form.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise Problem(422, "Invalid request", "multipart upload needs a 'file' part")
-        fmt = str(form.get("format") or "auto")
-        if fmt not in ("auto", "csv", "json", "jsonl", "polis"):
-            raise Problem(422, "Invalid request", f"format must be auto, csv, json, jsonl or polis, not {fmt!r}")
         votes = form.get("participants_votes")
-        with tempfile.TemporaryDirectory() as tmp:
-            name = Path(upload.filename or "upload.csv").name
-            if votes is not None and hasattr(votes, "read"):
-                name, fmt = "comments.csv", "polis"
-                (Path(tmp) / "participants-votes.csv").write_bytes(await votes.read())
-            path = Path(tmp) / name
-            path.write_bytes(await upload.read())
-            try:
-                loaded = load_contributions(Path(tmp) if fmt == "polis" else path, fmt)
-            except InputError as exc:
-                where = {"file": Path(exc.file).name, "row": exc.row, "column": exc.column}
-                raise Problem(
-                    422, "Invalid upload", f"{Path(exc.file).name}: {str(exc).split(': ', 1)[-1]}", **where
-                ) from None
-            loaded.source = upload.filename or name
-            return loaded
+        try:
+            return load_uploaded(
+                upload.filename or "upload.csv",
+                await upload.read(),
+                str(form.get("format") or "auto"),
+                await votes.read() if votes is not None and hasattr(votes, "read") else None,
+            )
+        except InputError as exc:
+            where = {"file": exc.file, "row": exc.row, "column": exc.column}
+            raise Problem(422, "Invalid upload", f"{exc.file}: {exc.message}", **where) from None
     raise Problem(415, "Unsupported media type", "send application/json or multipart/form-data")
 
 

@@ -17,8 +17,8 @@ def _groups_part(theme: Theme, n_groups: int) -> str:
     return f" across {len(theme.group_counts)} of {n_groups} groups" if n_groups > 1 else ""
 
 
-def theme_summary(theme: Theme, subs: list[Theme], data: SectionData, segs: dict[str, Segment]) -> Summary:
-    n_groups = len(data.groups())
+def theme_summary(theme: Theme, subs: list[Theme], n_groups: int, segs: dict[str, Segment]) -> Summary:
+    """Counted statement, representative quotes, then one counted statement per sub-theme."""
     dup = f" (plus {plural(theme.n_duplicates, 'duplicate')} set aside)" if theme.n_duplicates else ""
     kw = f" (keywords: {', '.join(theme.keywords[:4])})" if theme.keywords else ""
     sentences = [
@@ -100,7 +100,8 @@ def summarize(
 ) -> list[Summary]:
     """The section overview first, then one summary per top-level theme."""
     segs = {s.id: s for s in data.segments}
+    n_groups = len(data.groups())
     out = [overview(data, themes, views, unassigned, segs)]
     for t in (t for t in themes if t.parent_id is None):
-        out.append(theme_summary(t, [s for s in themes if s.parent_id == t.id], data, segs))
+        out.append(theme_summary(t, [s for s in themes if s.parent_id == t.id], n_groups, segs))
     return out

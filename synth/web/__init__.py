@@ -8,7 +8,6 @@ revisions and audit events.
 from __future__ import annotations
 
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from synth import projects as svc
 from synth.api.auth import CAN, Caller
-from synth.formats import InputError, load_contributions
+from synth.formats import InputError, load_uploaded
 from synth.report import render_html, render_markdown
 from synth.review import Edit, EditError
 from synth.web.map import theme_colours, theme_map
@@ -164,21 +163,12 @@ async def upload(request: Request, project_id: str) -> Response:
     if upload is None or not getattr(upload, "filename", ""):
         request.session["error"] = "Choose a file to upload."
         return back
-    with tempfile.TemporaryDirectory() as tmp:
-        name = Path(upload.filename).name
-        if votes is not None and getattr(votes, "filename", ""):
-            name, fmt = "comments.csv", "polis"
-            (Path(tmp) / "participants-votes.csv").write_bytes(await votes.read())
-        (Path(tmp) / name).write_bytes(await upload.read())
-        try:
-            loaded = load_contributions(
-                Path(tmp) if fmt == "polis" else Path(tmp) / name,
-                fmt if fmt in ("auto", "csv", "json", "jsonl", "polis") else "auto",
-            )
-        except InputError as exc:
-            request.session["error"] = f"{upload.filename}: {str(exc).split(': ', 1)[-1]}"
-            return back
-    loaded.source = upload.filename
+    has_votes = votes is not None and getattr(votes, "filename", "")
+    try:
+        loaded = load_uploaded(upload.filename, await upload.read(), fmt, await votes.read() if has_votes else None)
+    except InputError as exc:
+        request.session["error"] = f"{exc.file}: {exc.message}"
+        return back
     limits = request.app.state.limits
     if len(loaded.contributions) > limits["contributions"]:
         request.session["error"] = f"{len(loaded.contributions)} contributions; the limit is {limits['contributions']}."
