@@ -113,7 +113,16 @@ def serve_cmd(
 
     from synth.api import create_app
 
-    uvicorn.run(create_app(run_worker=workers_in_process), host=host, port=port, log_level="info")
+    # Slow clients (a stalled upload, slowloris) are best cut off by the reverse proxy in front (nginx's
+    # client_body_timeout); uvicorn still closes idle keep-alive connections and caps concurrent connections.
+    uvicorn.run(
+        create_app(run_worker=workers_in_process),
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_keep_alive=5,
+        limit_concurrency=200,
+    )
 
 
 @app.command("worker")
@@ -139,21 +148,77 @@ def worker_cmd(
 def create_key_cmd(
     role: Annotated[str, typer.Option(help="admin, facilitator, reader or platform.")] = "admin",
     project: Annotated[str | None, typer.Option(help="Project id (required unless role is admin).")] = None,
-    name: Annotated[str, typer.Option(help="A note on who holds the key.")] = "",
+    name: Annotated[str, typer.Option(help="Who holds the key; the audit log names the key by it.")] = "",
+    expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Default: until revoked.")] = None,
 ) -> None:
     """Create an API key in $SYNTH_DATABASE_URL and print it (shown once; only its hash is stored)."""
-    from synth.projects import create_key
+    from synth.projects import audit, create_key
+
+    with _database().session() as s:
+        try:
+            key, plaintext = create_key(s, role, project, name, expires_in_days)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if project:
+            audit(s, project, "command line", "key.create", key.prefix, None, {"role": role, "name": name})
+    print(plaintext)
+
+
+def _database():  # noqa: ANN202 - synth.store.Database
     from synth.store import Database, upgrade
 
     db = Database()
     upgrade(db.engine)
-    with db.session() as s:
-        try:
-            _, plaintext = create_key(s, role, project, name)
-        except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-    print(plaintext)
+    return db
+
+
+@app.command("list-keys")
+def list_keys_cmd(
+    project: Annotated[str | None, typer.Option(help="Only this project's keys; default: every key.")] = None,
+) -> None:
+    """List API keys (never their secrets): id, prefix, name, role, project, created, expires, revoked."""
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from synth.store.models import ApiKey
+
+    table = Table("id", "prefix", "name", "role", "project", "created", "expires", "revoked")
+    with _database().session() as s:
+        q = select(ApiKey).order_by(ApiKey.created_at)
+        if project:
+            q = q.where(ApiKey.project_id == project)
+        for k in s.scalars(q):
+            table.add_row(
+                k.id,
+                k.prefix,
+                k.name,
+                k.role,
+                k.project_id or "(all)",
+                f"{k.created_at:%Y-%m-%d}",
+                f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "",
+                f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+            )
+    Console().print(table)
+
+
+@app.command("revoke-key")
+def revoke_key_cmd(key_id: Annotated[str, typer.Argument(help="The key's id (see list-keys).")]) -> None:
+    """Revoke a key at once: the API refuses it and browser sessions opened with it end."""
+    from synth.store.models import ApiKey, now
+
+    with _database().session() as s:
+        key = s.get(ApiKey, key_id)
+        if key is None:
+            err.print(f"[red]error:[/red] no key {key_id}")
+            raise typer.Exit(2)
+        if key.project_id:
+            from synth.projects import revoke_key
+
+            revoke_key(s, key.project_id, key_id, "command line")
+        elif key.revoked_at is None:
+            key.revoked_at = now()
+    print(f"revoked {key_id}")
 
 
 @app.command("schema")

@@ -24,83 +24,137 @@ def default_cache_dir() -> Path:
 class SynthConfig(BaseModel):
     """Settings of one synthesis run. Defaults are the evaluated ones (see eval/RESULTS.md)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every value is bounded (and the bounds show in the API's OpenAPI document): a run's settings come from
+    # callers of the API, and an unbounded one (umap_epochs=10**8) would hold the worker indefinitely.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    seed: int = Field(42, description="Seed for UMAP and every other random choice.")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for UMAP and every other random choice.")
 
     # prepare
     min_segment_chars: int = Field(
-        25, description="A sentence shorter than this is merged into its neighbour: too short to stand alone."
+        25,
+        ge=1,
+        le=1000,
+        description="A sentence shorter than this is merged into its neighbour: too short to stand alone.",
     )
     near_duplicate_similarity: float = Field(
-        0.92, description="Cosine of character-trigram TF-IDF above which two contributions are near duplicates."
+        0.92,
+        ge=0.5,
+        le=1.0,
+        description="Cosine of character-trigram TF-IDF above which two contributions are near duplicates.",
     )
 
     # embed
-    batch_size: int = Field(64, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
+    batch_size: int = Field(64, ge=1, le=1024, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
 
     # cluster
     reducer: Literal["umap", "spectral"] = Field(
         "umap", description="umap (default: best ARI) or spectral (seed-free, lower ARI; see eval/RESULTS.md)."
     )
-    umap_epochs: int | None = Field(None, description="UMAP n_epochs; None = UMAP's own rule (200 or 500).")
-    umap_components: int = Field(5, description="Dimensions UMAP reduces to before HDBSCAN.")
-    umap_neighbors_max: int = Field(15, description="UMAP n_neighbors, lowered for tiny corpora.")
-    min_cluster_size: int | None = Field(
-        None, description="HDBSCAN min_cluster_size; None = rule: max(3, round(factor * n_segments ** exponent))."
+    umap_epochs: int | None = Field(
+        None, ge=10, le=2000, description="UMAP n_epochs; None = UMAP's own rule (200 or 500)."
     )
-    min_cluster_size_factor: float = Field(1.0, description="The factor in the min_cluster_size rule.")
+    umap_components: int = Field(5, ge=2, le=50, description="Dimensions UMAP reduces to before HDBSCAN.")
+    umap_neighbors_max: int = Field(15, ge=2, le=200, description="UMAP n_neighbors, lowered for tiny corpora.")
+    min_cluster_size: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="HDBSCAN min_cluster_size; None = rule: max(3, round(factor * n_segments ** exponent)).",
+    )
+    min_cluster_size_factor: float = Field(
+        1.0, gt=0.0, le=100.0, description="The factor in the min_cluster_size rule."
+    )
     min_cluster_size_exponent: float = Field(
         0.35,
+        ge=0.0,
+        le=1.0,
         description="The exponent in the min_cluster_size rule: n^0.35 gives 5 for 100 segments, 16 for 3,000 and "
         "25 for 10,000 (themes grow slower than the corpus); chosen on argkp + Banking77 (eval/RESULTS.md).",
     )
     min_samples: int | None = Field(
-        None, description="HDBSCAN min_samples; None = max(2, int(min_samples_factor * min_cluster_size))."
+        None,
+        ge=1,
+        le=100_000,
+        description="HDBSCAN min_samples; None = max(2, int(min_samples_factor * min_cluster_size)).",
     )
     min_samples_factor: float = Field(
-        1.0, description="The factor in the min_samples rule; 1.0 raised seed stability on argkp 0.51 -> 0.69."
+        1.0,
+        gt=0.0,
+        le=10.0,
+        description="The factor in the min_samples rule; 1.0 raised seed stability on argkp 0.51 -> 0.69.",
     )
     cluster_selection: Literal["eom", "leaf"] = Field(
         "leaf", description="HDBSCAN cluster_selection_method: eom or leaf."
     )
     outlier_join_floor: float = Field(
-        0.45, description="An HDBSCAN outlier joins its nearest theme only if its cosine to the centre is at least this"
+        0.45,
+        ge=-1.0,
+        le=1.0,
+        description="An HDBSCAN outlier joins its nearest theme only if its cosine to the centre is at least this",
     )
     outlier_join_quantile: float = Field(
-        0.0, description="... and at least this quantile of the theme's own members' cosines to the centre."
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="... and at least this quantile of the theme's own members' cosines to the centre.",
     )
-    min_subtheme_parent: int = Field(12, description="Themes smaller than this get no sub-themes.")
+    min_subtheme_parent: int = Field(12, ge=2, le=100_000, description="Themes smaller than this get no sub-themes.")
 
     # label
-    n_keywords: int = Field(8, description="Keywords kept per theme (c-TF-IDF over lemmas).")
-    n_representatives_max: int = Field(5, description="Representative quotes per theme (3 for small themes).")
-    mmr_diversity: float = Field(0.3, description="Weight of diversity against centrality when picking quotes.")
+    n_keywords: int = Field(8, ge=1, le=50, description="Keywords kept per theme (c-TF-IDF over lemmas).")
+    n_representatives_max: int = Field(
+        5, ge=1, le=20, description="Representative quotes per theme (3 for small themes)."
+    )
+    mmr_diversity: float = Field(
+        0.3, ge=0.0, le=1.0, description="Weight of diversity against centrality when picking quotes."
+    )
 
     # minority
     small_theme_share: float = Field(
-        0.05, description="A theme under this share of the section's contributions is small."
+        0.05, ge=0.0, le=1.0, description="A theme under this share of the section's contributions is small."
     )
     distinct_max_similarity: float = Field(
-        0.45, description="A small theme is distinct if its centre's cosine to every large theme is below this."
+        0.45,
+        ge=-1.0,
+        le=1.0,
+        description="A small theme is distinct if its centre's cosine to every large theme is below this.",
     )
     dissent_max_similarity: float = Field(
-        0.5, description="A sub-theme whose centre's cosine to the rest of its theme is below this is dissent."
+        0.5,
+        ge=-1.0,
+        le=1.0,
+        description="A sub-theme whose centre's cosine to the rest of its theme is below this is dissent.",
     )
     lone_voice_max_similarity: float = Field(
-        0.35, description="An unassigned segment whose cosine to every theme centre is below this is a lone voice."
+        0.35,
+        ge=-1.0,
+        le=1.0,
+        description="An unassigned segment whose cosine to every theme centre is below this is a lone voice.",
     )
     lone_group_similarity: float = Field(
-        0.4, description="Lone voices at least this close (average link) form a small distinct group."
+        0.4, ge=-1.0, le=1.0, description="Lone voices at least this close (average link) form a small distinct group."
     )
-    min_group_participants: int = Field(5, description="Group over-representation is tested only for groups this big.")
-    group_fdr: float = Field(0.05, description="Benjamini-Hochberg false discovery rate for group over-representation.")
-    vote_min_voters: int = Field(5, description="Votes of an opinion group count only with at least this many voters.")
-    vote_split_agree: float = Field(0.6, description="An opinion group agrees when its agree share is at least this...")
-    vote_split_disagree: float = Field(0.6, description="...and another disagrees with a disagree share at least this.")
+    min_group_participants: int = Field(
+        5, ge=1, le=100_000, description="Group over-representation is tested only for groups this big."
+    )
+    group_fdr: float = Field(
+        0.05, gt=0.0, le=1.0, description="Benjamini-Hochberg false discovery rate for group over-representation."
+    )
+    vote_min_voters: int = Field(
+        5, ge=1, le=1_000_000, description="Votes of an opinion group count only with at least this many voters."
+    )
+    vote_split_agree: float = Field(
+        0.6, ge=0.0, le=1.0, description="An opinion group agrees when its agree share is at least this..."
+    )
+    vote_split_disagree: float = Field(
+        0.6, ge=0.0, le=1.0, description="...and another disagrees with a disagree share at least this."
+    )
 
     # summarize / verify
-    min_support: float = Field(0.3, description="A drafted sentence must have this cosine to what it cites.")
+    min_support: float = Field(
+        0.3, ge=-1.0, le=1.0, description="A drafted sentence must have this cosine to what it cites."
+    )
 
     def cluster_size_for(self, n: int) -> int:
         """HDBSCAN min_cluster_size for n segments: grows with sqrt(n) so themes scale with the corpus."""

@@ -8,19 +8,32 @@ import hashlib
 import json
 import secrets
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from synth.audit_key import event_mac, head_mac, same
 from synth.config import SynthConfig
 from synth.formats import LoadedInput
 from synth.review import Edit, apply_edit
 from synth.schema import Contribution, Excluded, Synthesis
-from synth.store.models import ApiKey, AuditEvent, ContributionRow, Project, Result, Run
+from synth.store.models import (
+    ApiKey,
+    AuditEvent,
+    ContributionRow,
+    Project,
+    ProjectDeletion,
+    Result,
+    Run,
+    WebSession,
+    now,
+)
 
 ROLES = ("admin", "facilitator", "reader", "platform")
 GENESIS = "0" * 64
+SESSION_DAYS = 14
 
 
 class NotFound(LookupError):
@@ -31,6 +44,33 @@ class Conflict(RuntimeError):
     pass
 
 
+class Forbidden(PermissionError):
+    pass
+
+
+class TooLarge(ValueError):
+    """An upload or a project over one of the server's limits (HTTP 413)."""
+
+
+class Invalid(ValueError):
+    """A request that is well-formed but not acceptable (HTTP 422); `location` points at the bad value."""
+
+    def __init__(self, message: str, location: list | None = None):
+        super().__init__(message)
+        self.location = location or []
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server accepts; set with SYNTH_MAX_* (see synth.api.DEFAULT_LIMITS)."""
+
+    body_bytes: int
+    contributions: int
+    text_chars: int
+    runs_per_project: int
+    queued_runs_per_project: int
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 
@@ -39,10 +79,14 @@ def new_id() -> str:
 
 
 def hash_key(plaintext: str) -> str:
+    """Keys are 256 random bits, so an unsalted SHA-256 is enough: there is no dictionary to try, and the
+    lookup by hash needs the hash to be deterministic."""
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
-def create_key(s: Session, role: str, project_id: str | None, name: str = "") -> tuple[ApiKey, str]:
+def create_key(
+    s: Session, role: str, project_id: str | None, name: str = "", expires_in_days: int | None = None
+) -> tuple[ApiKey, str]:
     """A new key; the plaintext is returned once and only its hash is stored."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
@@ -50,14 +94,90 @@ def create_key(s: Session, role: str, project_id: str | None, name: str = "") ->
         raise ValueError("only an admin key may be unbound to a project")
     plaintext = "sk_" + secrets.token_urlsafe(32)
     key = ApiKey(
-        id=new_id(), prefix=plaintext[:10], key_hash=hash_key(plaintext), project_id=project_id, role=role, name=name
+        id=new_id(),
+        prefix=plaintext[:10],
+        key_hash=hash_key(plaintext),
+        project_id=project_id,
+        role=role,
+        name=name,
+        expires_at=now() + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     s.add(key)
+    s.flush()
     return key, plaintext
 
 
+def key_is_live(key: ApiKey | None) -> bool:
+    return key is not None and key.revoked_at is None and (key.expires_at is None or key.expires_at > now())
+
+
 def authenticate(s: Session, plaintext: str) -> ApiKey | None:
-    return s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(plaintext)))
+    """The live key with this plaintext, or None (unknown, revoked or expired)."""
+    digest = hash_key(plaintext)
+    key = s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    if key is None or not secrets.compare_digest(key.key_hash, digest) or not key_is_live(key):
+        return None
+    return key
+
+
+def list_keys(s: Session, project_id: str) -> list[ApiKey]:
+    get_project(s, project_id)
+    return list(s.scalars(select(ApiKey).where(ApiKey.project_id == project_id).order_by(ApiKey.created_at)))
+
+
+def get_key(s: Session, project_id: str, key_id: str) -> ApiKey:
+    key = s.get(ApiKey, key_id)
+    if key is None or key.project_id != project_id:
+        raise NotFound(f"no key {key_id}")
+    return key
+
+
+def revoke_key(s: Session, project_id: str, key_id: str, actor: str) -> ApiKey:
+    """Revoked at once: the API refuses it and every browser session signed in with it ends."""
+    key = get_key(s, project_id, key_id)
+    if key.revoked_at is None:
+        key.revoked_at = now()
+        audit(s, project_id, actor, "key.revoke", key.prefix, None, {"name": key.name, "role": key.role})
+    return key
+
+
+def rotate_key(s: Session, project_id: str, key_id: str, actor: str) -> tuple[ApiKey, str]:
+    """A new key with the old one's role, name and remaining lifetime; the old one is revoked."""
+    old = get_key(s, project_id, key_id)
+    if not key_is_live(old):
+        raise Conflict("the key is revoked or expired; create a new one instead")
+    days = None
+    if old.expires_at is not None:
+        days = max(1, (old.expires_at - now()).days)
+    new, plaintext = create_key(s, old.role, project_id, old.name, days)
+    old.revoked_at = now()
+    audit(s, project_id, actor, "key.rotate", old.prefix, None, {"new": new.prefix, "name": old.name})
+    return new, plaintext
+
+
+# --- browser sessions -------------------------------------------------------------------------------
+
+
+def start_session(s: Session, key: ApiKey) -> str:
+    """A new browser session for a live key; returns the id the cookie carries (only its hash is stored)."""
+    sid = secrets.token_urlsafe(32)
+    s.add(WebSession(id_hash=hash_key(sid), key_id=key.id, expires_at=now() + timedelta(days=SESSION_DAYS)))
+    return sid
+
+
+def session_key(s: Session, sid: str) -> ApiKey | None:
+    """The key behind a live session, checked on every request: None once signed out, expired or revoked."""
+    row = s.get(WebSession, hash_key(sid))
+    if row is None or row.ended_at is not None or row.expires_at <= now():
+        return None
+    key = s.get(ApiKey, row.key_id)
+    return key if key_is_live(key) else None
+
+
+def end_session(s: Session, sid: str) -> None:
+    row = s.get(WebSession, hash_key(sid))
+    if row is not None and row.ended_at is None:
+        row.ended_at = now()
 
 
 # --- audit ------------------------------------------------------------------------------------------
@@ -91,7 +211,11 @@ def audit(s: Session, project_id: str, actor: str, action: str, target: str, bef
         prev_hash=last.hash if last else GENESIS,
     )
     e.hash = _event_hash(e)
+    e.mac = event_mac(e.hash)
     s.add(e)
+    project = s.get(Project, project_id)
+    if project is not None:
+        project.audit_seq, project.audit_head_mac = e.seq, head_mac(project_id, e.seq, e.hash)
     s.flush()
     return e
 
@@ -101,12 +225,27 @@ def audit_events(s: Session, project_id: str) -> list[AuditEvent]:
 
 
 def verify_chain(s: Session, project_id: str) -> tuple[bool, int | None]:
-    """(intact, first broken seq): each event's hash must match its content and link to the one before."""
-    prev = GENESIS
+    """(intact, first broken seq). Each event's hash must match its content, link to the one before and carry
+    the server's MAC (so recomputed hashes show); the newest event must be the one the project's MACed head
+    names (so deleted newest events show). A deleted project's chain ends at its deletion record."""
+    prev, last = GENESIS, None
     for e in audit_events(s, project_id):
-        if e.prev_hash != prev or _event_hash(e) != e.hash:
+        if e.seq != (last.seq + 1 if last else 1) or e.prev_hash != prev or _event_hash(e) != e.hash:
             return False, e.seq
-        prev = e.hash
+        if not same(e.mac, event_mac(e.hash)):
+            return False, e.seq
+        prev, last = e.hash, e
+    project = s.get(Project, project_id)
+    if project is not None:
+        head_seq, head = project.audit_seq, project.audit_head_mac
+    else:
+        record = s.scalar(select(ProjectDeletion).where(ProjectDeletion.project_id == project_id))
+        if record is None:
+            return (last is None), (None if last is None else 1)
+        head_seq, head = record.audit_seq, record.mac
+    seq, digest = (last.seq, last.hash) if last else (0, GENESIS)
+    if seq != head_seq or (seq and not same(head, head_mac(project_id, seq, digest))):
+        return False, min(seq, head_seq) + 1
     return True, None
 
 
@@ -135,16 +274,51 @@ def get_project(s: Session, project_id: str) -> Project:
     return p
 
 
-def delete_project(s: Session, project_id: str) -> None:
-    """Removes the project, its contributions, runs, results, keys and audit trail."""
+def delete_project(s: Session, project_id: str, actor: str) -> ProjectDeletion:
+    """Removes the project's contributions, runs, results and keys. Its audit trail stays (it holds actions,
+    labels and ids, never contribution text), closed by a project.delete event, and an append-only deletion
+    record keeps the chain's MACed head, so the record of what was done survives the project."""
     p = get_project(s, project_id)
-    for model in (Result,):
-        for row in s.scalars(select(model).join(Run).where(Run.project_id == project_id)):
-            s.delete(row)
-    for model in (Run, ContributionRow, ApiKey, AuditEvent):
+    counts = {
+        "contributions": s.scalar(select(func.count()).where(ContributionRow.project_id == project_id)) or 0,
+        "runs": s.scalar(select(func.count()).where(Run.project_id == project_id)) or 0,
+    }
+    last = audit(s, project_id, actor, "project.delete", project_id, {"name": p.name}, counts)
+    for row in s.scalars(select(Result).join(Run).where(Run.project_id == project_id)):
+        s.delete(row)
+    for model in (Run, ContributionRow, ApiKey):
         for row in s.scalars(select(model).where(model.project_id == project_id)):
             s.delete(row)
+    record = ProjectDeletion(
+        project_id=project_id,
+        name=p.name,
+        actor=actor,
+        counts=counts,
+        audit_seq=last.seq,
+        audit_head=last.hash,
+        mac=head_mac(project_id, last.seq, last.hash),
+    )
+    s.add(record)
+    s.flush()
     s.delete(p)
+    return record
+
+
+def deletions(s: Session) -> list[ProjectDeletion]:
+    return list(s.scalars(select(ProjectDeletion).order_by(ProjectDeletion.pk)))
+
+
+def check_upload(loaded: LoadedInput, limits: Limits) -> None:
+    """The server's limits on one upload, for every door (the API and the review pages alike)."""
+    if len(loaded.contributions) > limits.contributions:
+        raise TooLarge(f"{len(loaded.contributions)} contributions in one upload; the limit is {limits.contributions}")
+    for i, c in enumerate(loaded.contributions):
+        if len(c.text) > limits.text_chars:
+            raise Invalid(
+                f"contribution {c.id!r} (row {c.source_row or i + 1}) has {len(c.text)} characters; "
+                f"the limit is {limits.text_chars}",
+                ["contributions", i, "text"],
+            )
 
 
 def add_contributions(s: Session, project_id: str, loaded: LoadedInput, actor: str) -> dict:
@@ -216,10 +390,22 @@ def get_contribution(s: Session, project_id: str, external_id: str) -> Contribut
 # --- runs and results -------------------------------------------------------------------------------
 
 
-def start_run(s: Session, project_id: str, overrides: dict, actor: str) -> Run:
-    """Queue a run on a snapshot of the contributions as they are now (later uploads do not change it)."""
+def start_run(s: Session, project_id: str, overrides: dict, actor: str, limits: Limits | None = None) -> Run:
+    """Queue a run on a snapshot of the contributions as they are now (later uploads do not change it).
+
+    Each run stores a full snapshot, so a project may keep at most `runs_per_project` runs and have at most
+    `queued_runs_per_project` waiting: one caller cannot fill the disk or the worker's queue."""
     get_project(s, project_id)
     config = SynthConfig(**overrides)  # raises pydantic.ValidationError on a bad setting
+    if limits is not None:
+        runs = s.scalar(select(func.count()).where(Run.project_id == project_id)) or 0
+        if runs >= limits.runs_per_project:
+            raise TooLarge(f"the project has {runs} runs; the limit is {limits.runs_per_project}: delete old runs")
+        waiting = s.scalar(
+            select(func.count()).where(Run.project_id == project_id, Run.status.in_(("queued", "running")))
+        )
+        if (waiting or 0) >= limits.queued_runs_per_project:
+            raise Conflict(f"{waiting} runs of this project are already queued or running; wait for one to end")
     rows = list(
         s.scalars(select(ContributionRow).where(ContributionRow.project_id == project_id).order_by(ContributionRow.pk))
     )
@@ -255,6 +441,17 @@ def get_run(s: Session, project_id: str, run_id: str) -> Run:
 def list_runs(s: Session, project_id: str) -> list[Run]:
     get_project(s, project_id)
     return list(s.scalars(select(Run).where(Run.project_id == project_id).order_by(Run.created_at, Run.id)))
+
+
+def delete_run(s: Session, project_id: str, run_id: str, actor: str) -> None:
+    """Frees a run's snapshot and results; a queued or running run must be cancelled first."""
+    run = get_run(s, project_id, run_id)
+    if run.status in ("queued", "running"):
+        raise Conflict(f"run is {run.status}; cancel it first")
+    for row in s.scalars(select(Result).where(Result.run_id == run_id)):
+        s.delete(row)
+    s.delete(run)
+    audit(s, project_id, actor, "run.delete", run_id)
 
 
 def cancel_run(s: Session, project_id: str, run_id: str, actor: str) -> Run:

@@ -13,11 +13,22 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from synth import web
 from synth.api import problems
+from synth.api.auth import Caller
 from synth.api.routes import router
+from synth.api.security import SecurityMiddleware
 from synth.jobs import Worker
+from synth.projects import authenticate
 from synth.store import Database, upgrade
 
-DEFAULT_LIMITS = {"body_bytes": 20_000_000, "contributions": 50_000, "text_chars": 20_000}
+# body_bytes applies to uploads; every other request body is held to small_body_bytes.
+DEFAULT_LIMITS = {
+    "body_bytes": 20_000_000,
+    "small_body_bytes": 1_000_000,
+    "contributions": 50_000,
+    "text_chars": 20_000,
+    "runs_per_project": 100,
+    "queued_runs_per_project": 3,
+}
 
 
 def _limits() -> dict[str, int]:
@@ -37,14 +48,7 @@ def create_app(
         thread = None
         if run_worker:
             worker = Worker(db)
-
-            def loop() -> None:
-                while not stop.is_set():
-                    if not worker.run_once():
-                        wake.wait(1.0)
-                        wake.clear()
-
-            thread = threading.Thread(target=loop, name="synth-worker", daemon=True)
+            thread = threading.Thread(target=worker.serve, args=(stop, wake), name="synth-worker", daemon=True)
             thread.start()
         yield
         stop.set()
@@ -60,7 +64,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.db = db
-    app.state.limits = limits or _limits()
+    app.state.limits = {**_limits(), **(limits or {})}
     app.state.results = OrderedDict()
     app.state.wake = wake.set
     problems.install(app)
@@ -73,4 +77,12 @@ def create_app(
         same_site="strict",
         https_only=os.environ.get("SYNTH_HTTPS_ONLY") == "1",
     )
+
+    def authenticate_token(token: str) -> Caller | None:
+        with db.session() as s:
+            key = authenticate(s, token)
+            return Caller(key.id, key.prefix, key.role, key.project_id, key.name) if key else None
+
+    # Outermost, so the limits and headers hold for every route, error and redirect.
+    app.add_middleware(SecurityMiddleware, limits=lambda: app.state.limits, authenticate=authenticate_token)
     return app

@@ -25,9 +25,13 @@ class Caller:
     prefix: str
     role: str
     project_id: str | None  # None: an admin key over every project
+    name: str = ""
 
     @property
     def actor(self) -> str:
+        """How the audit log names the caller: the key's given name when it has one."""
+        if self.name:
+            return f"{self.name} ({self.role} key {self.prefix}…)"
         return f"key {self.prefix}… ({self.role})"
 
     def sees(self, project_id: str) -> bool:
@@ -39,6 +43,9 @@ def caller(
     x_api_key: str | None = Header(None, description="Your API key."),
     authorization: str | None = Header(None, description="Or: Bearer <API key>."),
 ) -> Caller:
+    known = getattr(request.state, "caller", None)  # the security middleware checked it before the body
+    if known is not None:
+        return known
     token = x_api_key or (authorization[7:] if authorization and authorization.lower().startswith("bearer ") else None)
     if not token:
         raise Problem(401, "Unauthorized", "send an API key in X-API-Key or Authorization: Bearer")
@@ -46,7 +53,7 @@ def caller(
         key = authenticate(s, token)
         if key is None:
             raise Problem(401, "Unauthorized", "the API key is not valid")
-        return Caller(key.id, key.prefix, key.role, key.project_id)
+        return Caller(key.id, key.prefix, key.role, key.project_id, key.name)
 
 
 def allowed(action: str):  # noqa: ANN201 - a FastAPI dependency
@@ -63,4 +70,12 @@ def allowed(action: str):  # noqa: ANN201 - a FastAPI dependency
 def admin(who: Caller = Depends(caller)) -> Caller:
     if who.role != "admin":
         raise Problem(403, "Forbidden", "only an admin key may do this")
+    return who
+
+
+def global_admin(who: Caller = Depends(admin)) -> Caller:
+    """Creating projects or reading deletion records is for an admin key bound to no project: a project-bound
+    admin key could create projects it then could not see."""
+    if who.project_id is not None:
+        raise Problem(403, "Forbidden", "only an admin key bound to no project may do this")
     return who

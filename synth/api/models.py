@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synth.config import SynthConfig
 from synth.schema import Votes
 
 
@@ -25,15 +26,34 @@ class ProjectOut(BaseModel):
 
 
 class KeyIn(Strict):
-    role: Literal["facilitator", "reader", "platform"]
-    name: str = Field("", max_length=200)
+    role: Literal["facilitator", "reader", "platform", "admin"]
+    name: str = Field("", max_length=200, description="Who holds the key; the audit log names the key by it.")
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="None: the key lasts until revoked.")
 
 
-class KeyOut(BaseModel):
+class KeyInfo(BaseModel):
     id: str
+    prefix: str = Field(description="The key's first characters, to recognise it.")
+    name: str
     role: str
     project_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyOut(KeyInfo):
     key: str = Field(description="Shown once; only its hash is stored.")
+
+
+class DeletionOut(BaseModel):
+    project_id: str
+    name: str
+    actor: str
+    deleted_at: datetime
+    counts: dict[str, int]
+    audit_seq: int
+    audit_head: str
 
 
 class ContributionIn(Strict):
@@ -78,7 +98,9 @@ class Page(BaseModel):
 
 
 class RunIn(Strict):
-    config: dict[str, Any] = Field(default_factory=dict, description="Overrides of synth.config.SynthConfig.")
+    config: SynthConfig = Field(
+        default_factory=SynthConfig, description="Settings to override; every one is bounded (see the schema)."
+    )
 
 
 class RunOut(BaseModel):
@@ -87,6 +109,7 @@ class RunOut(BaseModel):
     status: str
     progress: dict[str, list[int]]
     attempts: int
+    cancel_requested: bool = Field(False, description="A cancel was asked for; the worker stops at its next check.")
     error: str | None
     created_at: datetime
     finished_at: datetime | None

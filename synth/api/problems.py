@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
+log = logging.getLogger("synth.api")
 
 
 class Problem(Exception):
@@ -51,3 +55,55 @@ def install(app: FastAPI) -> None:
             413: "Content too large",
         }
         return problem_response(request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+
+    _install_domain_errors(app)
+
+
+def _install_domain_errors(app: FastAPI) -> None:
+    """Every error a handler can meet becomes a problem: domain errors by their meaning, database clashes as
+    409 (two edits of one revision at once: retry), an unreachable database as 503, and anything else as a
+    500 problem that names no internals."""
+    from synth import projects as svc
+    from synth.review import EditError
+
+    domain: list[tuple[type[Exception], int, str]] = [
+        (svc.NotFound, 404, "Not found"),
+        (svc.Conflict, 409, "Conflict"),
+        (svc.Forbidden, 403, "Forbidden"),
+        (svc.TooLarge, 413, "Content too large"),
+        (EditError, 422, "Edit refused"),
+    ]
+    for exc_type, status, title in domain:
+
+        def handler(request: Request, exc: Exception, status: int = status, title: str = title) -> JSONResponse:
+            return problem_response(request, status, title, str(exc))
+
+        app.add_exception_handler(exc_type, handler)
+
+    @app.exception_handler(svc.Invalid)
+    async def _invalid_value(request: Request, exc: svc.Invalid) -> JSONResponse:
+        errors = [{"location": exc.location, "message": str(exc)}]
+        return problem_response(request, 422, "Invalid request", str(exc), errors=errors)
+
+    @app.exception_handler(IntegrityError)
+    async def _clash(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("write conflict on %s: %s", request.url.path, exc.orig)
+        detail = "another change to the same thing was saved at the same moment; read it again and retry"
+        return problem_response(request, 409, "Conflict", detail)
+
+    @app.exception_handler(OperationalError)
+    async def _unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+        response = problem_response(request, 503, "Service unavailable", "the database is not reachable; retry")
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        log.exception("database error on %s", request.url.path)
+        return problem_response(request, 400, "Bad request", "the database refused a value in this request")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(request, 500, "Internal server error", "an unexpected error; it has been logged")

@@ -7,16 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from synth import projects as svc
-from synth.api.auth import Caller, admin, allowed, caller
+from synth.api.auth import Caller, allowed, caller, global_admin
 from synth.api.models import (
     AuditOut,
     ChainOut,
     ContributionOut,
     ContributionsIn,
+    DeletionOut,
     EditOut,
     KeyIn,
+    KeyInfo,
     KeyOut,
     Page,
     ProjectIn,
@@ -29,7 +32,7 @@ from synth.api.models import (
 )
 from synth.api.problems import Problem
 from synth.formats import InputError, LoadedInput, load_uploaded
-from synth.report import render_html, render_markdown
+from synth.report import render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
 from synth.schema import Contribution, MinorityView, Summary, Synthesis, Theme
 
@@ -45,8 +48,9 @@ def db(request: Request):  # noqa: ANN201 - Database
     return request.app.state.db
 
 
-def limits(request: Request) -> dict[str, int]:
-    return request.app.state.limits
+def limits(request: Request) -> svc.Limits:
+    lim = request.app.state.limits
+    return svc.Limits(**{k: lim[k] for k in svc.Limits.__dataclass_fields__})
 
 
 def _not_found(exc: Exception) -> Problem:
@@ -57,7 +61,7 @@ def _not_found(exc: Exception) -> Problem:
 
 
 @router.post("/projects", status_code=201, response_model=ProjectOut, tags=["projects"])
-def create_project(body: ProjectIn, request: Request, who: Caller = Depends(admin)) -> Any:
+def create_project(body: ProjectIn, request: Request, who: Caller = Depends(global_admin)) -> Any:
     with db(request).session() as s:
         p = svc.create_project(s, body.name, who.actor)
         return ProjectOut(id=p.id, name=p.name, created_at=p.created_at)
@@ -83,22 +87,76 @@ def get_project(project_id: str, request: Request, who: Caller = CAN_READ) -> An
 def delete_project(project_id: str, request: Request, who: Caller = CAN_ADMIN) -> Response:
     with db(request).session() as s:
         try:
-            svc.delete_project(s, project_id)
+            svc.delete_project(s, project_id, who.actor)
         except svc.NotFound as exc:
             raise _not_found(exc) from None
     return Response(status_code=204)
 
 
-@router.post("/projects/{project_id}/keys", status_code=201, response_model=KeyOut, tags=["projects"])
+def _key_info(key) -> KeyInfo:  # noqa: ANN001 - ApiKey
+    return KeyInfo(
+        id=key.id,
+        prefix=key.prefix,
+        name=key.name,
+        role=key.role,
+        project_id=key.project_id,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post("/projects/{project_id}/keys", status_code=201, response_model=KeyOut, tags=["keys"])
 def create_key(project_id: str, body: KeyIn, request: Request, who: Caller = CAN_ADMIN) -> Any:
     with db(request).session() as s:
         try:
             svc.get_project(s, project_id)
         except svc.NotFound as exc:
             raise _not_found(exc) from None
-        key, plaintext = svc.create_key(s, body.role, project_id, body.name)
-        svc.audit(s, project_id, who.actor, "key.create", key.prefix, None, {"role": body.role, "name": body.name})
-        return KeyOut(id=key.id, role=key.role, project_id=project_id, key=plaintext)
+        key, plaintext = svc.create_key(s, body.role, project_id, body.name, body.expires_in_days)
+        after = {"role": body.role, "name": body.name, "expires_at": str(key.expires_at or "")}
+        svc.audit(s, project_id, who.actor, "key.create", key.prefix, None, after)
+        return KeyOut(**_key_info(key).model_dump(), key=plaintext)
+
+
+@router.get("/projects/{project_id}/keys", response_model=list[KeyInfo], tags=["keys"])
+def list_keys(project_id: str, request: Request, who: Caller = CAN_ADMIN) -> Any:
+    """The project's keys, revoked and expired ones included; never a key's secret."""
+    with db(request).session() as s:
+        return [_key_info(k) for k in svc.list_keys(s, project_id)]
+
+
+@router.delete("/projects/{project_id}/keys/{key_id}", response_model=KeyInfo, tags=["keys"])
+def revoke_key(project_id: str, key_id: str, request: Request, who: Caller = CAN_ADMIN) -> Any:
+    """Revoke a key at once: the API refuses it and browser sessions opened with it end."""
+    with db(request).session() as s:
+        return _key_info(svc.revoke_key(s, project_id, key_id, who.actor))
+
+
+@router.post("/projects/{project_id}/keys/{key_id}/rotate", status_code=201, response_model=KeyOut, tags=["keys"])
+def rotate_key(project_id: str, key_id: str, request: Request, who: Caller = CAN_ADMIN) -> Any:
+    """A new key with the same role and name; the old one is revoked."""
+    with db(request).session() as s:
+        key, plaintext = svc.rotate_key(s, project_id, key_id, who.actor)
+        return KeyOut(**_key_info(key).model_dump(), key=plaintext)
+
+
+@router.get("/deletions", response_model=list[DeletionOut], tags=["projects"])
+def list_deletions(request: Request, who: Caller = Depends(global_admin)) -> Any:
+    """Every deleted project: who deleted it, when, and the MACed head its audit chain ended on."""
+    with db(request).session() as s:
+        return [
+            DeletionOut(
+                project_id=d.project_id,
+                name=d.name,
+                actor=d.actor,
+                deleted_at=d.deleted_at,
+                counts=d.counts,
+                audit_seq=d.audit_seq,
+                audit_head=d.audit_head,
+            )
+            for d in svc.deletions(s)
+        ]
 
 
 # --- contributions ----------------------------------------------------------------------------------
@@ -128,64 +186,51 @@ UPLOAD_DOC = {
 }
 
 
-def _check_limits(loaded: LoadedInput, lim: dict[str, int]) -> None:
-    if len(loaded.contributions) > lim["contributions"]:
-        raise Problem(
-            413,
-            "Content too large",
-            f"{len(loaded.contributions)} contributions in one upload; the limit is {lim['contributions']}",
-        )
-    for i, c in enumerate(loaded.contributions):
-        if len(c.text) > lim["text_chars"]:
-            raise Problem(
-                422,
-                "Invalid request",
-                f"contribution {c.id!r} (row {c.source_row or i + 1}) has {len(c.text)} characters; "
-                f"the limit is {lim['text_chars']}",
-                errors=[{"location": ["contributions", i, "text"], "message": "text too long"}],
-            )
+def _parse_json_upload(body: bytes) -> LoadedInput:
+    """CPU work: runs in a worker thread, never on the event loop."""
+    try:
+        parsed = ContributionsIn.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
+        where = "; ".join(f"{'.'.join(str(x) for x in e['location'])}: {e['message']}" for e in errors[:5])
+        raise Problem(422, "Invalid request", where, errors=errors) from None
+    seen: dict[str, int] = {}
+    for i, c in enumerate(parsed.contributions):
+        if c.id in seen:
+            raise Problem(422, "Invalid request", f"contributions[{i}]: duplicate id {c.id!r} (first at {seen[c.id]})")
+        seen[c.id] = i
+    contributions = [Contribution(**c.model_dump(), source_row=i + 1) for i, c in enumerate(parsed.contributions)]
+    return LoadedInput(contributions, [], "request body (JSON)", svc.hash_key(body.decode("utf-8", "replace")))
 
 
-async def _read_upload(request: Request, lim: dict[str, int]) -> LoadedInput:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > lim["body_bytes"]:
-        raise Problem(413, "Content too large", f"the body is {declared} bytes; the limit is {lim['body_bytes']}")
-    body = await request.body()
-    if len(body) > lim["body_bytes"]:
-        raise Problem(413, "Content too large", f"the body is {len(body)} bytes; the limit is {lim['body_bytes']}")
+def _read_file_upload(filename: str, data: bytes, fmt: str, votes: bytes | None) -> LoadedInput:
+    """CPU work: runs in a worker thread, never on the event loop."""
+    try:
+        return load_uploaded(filename, data, fmt, votes)
+    except InputError as exc:
+        where = {"file": exc.file, "row": exc.row, "column": exc.column}
+        raise Problem(422, "Invalid upload", f"{exc.file}: {exc.message}", **where) from None
+
+
+async def _read_upload(request: Request) -> LoadedInput:
+    """The body streams in on the event loop (the security middleware holds it to the limit); parsing it runs
+    in a thread, so one large upload does not stall every other request."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            parsed = ContributionsIn.model_validate_json(body)
-        except ValidationError as exc:
-            errors = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
-            where = "; ".join(f"{'.'.join(str(x) for x in e['location'])}: {e['message']}" for e in errors[:5])
-            raise Problem(422, "Invalid request", where, errors=errors) from None
-        seen: dict[str, int] = {}
-        for i, c in enumerate(parsed.contributions):
-            if c.id in seen:
-                raise Problem(
-                    422, "Invalid request", f"contributions[{i}]: duplicate id {c.id!r} (first at {seen[c.id]})"
-                )
-            seen[c.id] = i
-        contributions = [Contribution(**c.model_dump(), source_row=i + 1) for i, c in enumerate(parsed.contributions)]
-        return LoadedInput(contributions, [], "request body (JSON)", svc.hash_key(body.decode("utf-8", "replace")))
+        return await run_in_threadpool(_parse_json_upload, await request.body())
     if ctype == "multipart/form-data":
-        form = await request.form()
+        form = await request.form(max_files=2, max_fields=4)
         upload = form.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise Problem(422, "Invalid request", "multipart upload needs a 'file' part")
         votes = form.get("participants_votes")
-        try:
-            return load_uploaded(
-                upload.filename or "upload.csv",
-                await upload.read(),
-                str(form.get("format") or "auto"),
-                await votes.read() if votes is not None and hasattr(votes, "read") else None,
-            )
-        except InputError as exc:
-            where = {"file": exc.file, "row": exc.row, "column": exc.column}
-            raise Problem(422, "Invalid upload", f"{exc.file}: {exc.message}", **where) from None
+        return await run_in_threadpool(
+            _read_file_upload,
+            upload.filename or "upload.csv",
+            await upload.read(),
+            str(form.get("format") or "auto"),
+            await votes.read() if votes is not None and hasattr(votes, "read") else None,
+        )
     raise Problem(415, "Unsupported media type", "send application/json or multipart/form-data")
 
 
@@ -196,14 +241,14 @@ async def _read_upload(request: Request, lim: dict[str, int]) -> LoadedInput:
     openapi_extra=UPLOAD_DOC,
 )
 async def upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) -> Any:
-    lim = limits(request)
-    loaded = await _read_upload(request, lim)
-    _check_limits(loaded, lim)
-    with db(request).session() as s:
-        try:
+    loaded = await _read_upload(request)
+    svc.check_upload(loaded, limits(request))
+
+    def store() -> dict:
+        with db(request).session() as s:
             return svc.add_contributions(s, project_id, loaded, who.actor)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+
+    return await run_in_threadpool(store)
 
 
 def _contribution_out(row) -> ContributionOut:  # noqa: ANN001 - ContributionRow
@@ -252,6 +297,7 @@ def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
         status=r.status,
         progress=r.progress or {},
         attempts=r.attempts,
+        cancel_requested=r.cancel_requested,
         error=r.error,
         created_at=r.created_at,
         finished_at=r.finished_at,
@@ -262,7 +308,8 @@ def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
 def start_run(project_id: str, body: RunIn, request: Request, response: Response, who: Caller = CAN_RUN) -> Any:
     with db(request).session() as s:
         try:
-            run = svc.start_run(s, project_id, body.config, who.actor)
+            overrides = body.config.model_dump(mode="json", exclude_unset=True)
+            run = svc.start_run(s, project_id, overrides, who.actor, limits(request))
         except svc.NotFound as exc:
             raise _not_found(exc) from None
         except svc.Conflict as exc:
@@ -300,14 +347,22 @@ def get_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_RE
 
 
 @router.post("/projects/{project_id}/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
-def cancel_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_RUN) -> Any:
+def cancel_run(project_id: str, run_id: str, request: Request, response: Response, who: Caller = CAN_RUN) -> Any:
+    """A queued run is cancelled at once (200). A running one is asked to stop (202, `cancel_requested`): the
+    worker checks within seconds, between and inside stages, and stores no result."""
     with db(request).session() as s:
-        try:
-            return _run_out(svc.cancel_run(s, project_id, run_id, who.actor))
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        except svc.Conflict as exc:
-            raise Problem(409, "Conflict", str(exc)) from None
+        run = svc.cancel_run(s, project_id, run_id, who.actor)
+        if run.status == "running":
+            response.status_code = 202
+        return _run_out(run)
+
+
+@router.delete("/projects/{project_id}/runs/{run_id}", status_code=204, tags=["runs"])
+def delete_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_RUN) -> Response:
+    """Delete a finished run, its snapshot and every revision of its result, to free space under the quota."""
+    with db(request).session() as s:
+        svc.delete_run(s, project_id, run_id, who.actor)
+    return Response(status_code=204)
 
 
 # --- results ----------------------------------------------------------------------------------------
@@ -343,7 +398,7 @@ def load_result(request: Request, project_id: str, run_id: str, revision: int | 
         return found.revision, cache[key]
 
 
-Revision = Annotated[int | None, Query(ge=0, description="Default: the newest revision.")]
+Revision = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Default: the newest revision.")]
 RESULT = "/projects/{project_id}/runs/{run_id}"
 
 
@@ -447,7 +502,7 @@ def report_html(
     project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
 ) -> Any:
     rev, s = load_result(request, project_id, run_id, revision)
-    return HTMLResponse(render_html(s, None, f"Run {run_id[:8]} revision {rev}"))
+    return HTMLResponse(render_html(s, None, f"Run {run_id[:8]} revision {rev}"), headers=report_headers())
 
 
 @router.get(RESULT + "/report.md", response_class=PlainTextResponse, tags=["results"])

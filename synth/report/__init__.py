@@ -2,32 +2,83 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from functools import cache
+from importlib.resources import files
+from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import BaseLoader, Environment, PackageLoader
+from markupsafe import Markup
 
 from synth.schema import Synthesis, Theme
+
+# The characters that make emphasis, code, links, images and table cells inline. Values are never printed at a
+# line's start and their line breaks are folded, so block syntax (headings, lists, quotes) cannot start.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def html_environment(loader: BaseLoader) -> Environment:
+    """The one way to make a Jinja2 environment for HTML here: autoescape is on for every template, whatever its
+    file name (select_autoescape keys on the extension, and ours end in .j2), so participant text, ids, group
+    names, labels and file names can never become markup. Trusted markup must be wrapped in Markup explicitly."""
+    return Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def markdown_escape(value: Any) -> Any:
+    """Make a value print as itself in Markdown: backslash-escape Markdown's punctuation and fold line breaks.
+    Markup (a macro's output, or text we built) passes untouched; HTML's own characters are then escaped by
+    autoescape, which Markdown renders back as the literal characters."""
+    if value is None or isinstance(value, Markup | int | float):
+        return value
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def markdown_environment(loader: BaseLoader) -> Environment:
+    """Markdown renderers pass raw HTML through, and a participant's ``[x](javascript:…)`` would become a link:
+    every printed value is HTML-escaped (autoescape) and Markdown-escaped (finalize), by construction."""
+    env = html_environment(loader)
+    env.finalize = markdown_escape
+    return env
 
 
 @cache
 def _env(markdown: bool) -> Environment:
-    env = Environment(
-        loader=PackageLoader("synth", "report/templates"),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False) if not markdown else False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env
+    loader = PackageLoader("synth", "report/templates")
+    return markdown_environment(loader) if markdown else html_environment(loader)
 
 
-def size_chart(themes: list[Theme], width: int = 640) -> str:
+@cache
+def report_css() -> tuple[Markup, str]:
+    """The report's stylesheet and its CSP source: the HTML report is one self-contained file, so its style is
+    inline, allowed by hash rather than by 'unsafe-inline'."""
+    css = files("synth").joinpath("report/templates/report.css").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    return Markup(css), f"'sha256-{digest}'"
+
+
+def report_csp() -> str:
+    """The Content-Security-Policy an HTML report needs: no script, no fetch, its own style only."""
+    return f"default-src 'none'; style-src {report_css()[1]}; img-src data:; base-uri 'none'; form-action 'none'"
+
+
+def report_headers() -> dict[str, str]:
+    """Headers for serving a report over HTTP. A report is a document, not an application: no script, no
+    same-origin powers (CSP sandbox), and only our own report preview may frame it."""
+    return {
+        "Content-Security-Policy": report_csp() + "; sandbox; frame-ancestors 'self'",
+        "X-Frame-Options": "SAMEORIGIN",
+    }
+
+
+def size_chart(themes: list[Theme], width: int = 640) -> Markup:
     """Horizontal bars of theme sizes as inline SVG (no script, prints well)."""
     from markupsafe import escape
 
     top = [t for t in themes if t.parent_id is None]
     if not top:
-        return ""
+        return Markup("")
     bar_h, gap, label_w = 18, 6, 260
     most = max(t.n_contributions for t in top)
     height = len(top) * (bar_h + gap)
@@ -41,7 +92,7 @@ def size_chart(themes: list[Theme], width: int = 640) -> str:
             f"{t.n_contributions} contributions</title></rect>"
             f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{t.n_contributions}</text>'
         )
-    return (
+    return Markup(
         f'<svg role="img" aria-label="Theme sizes in contributions" xmlns="http://www.w3.org/2000/svg" '
         f'width="{width}" height="{height}" font-size="12" font-family="sans-serif">{"".join(rows)}</svg>'
     )
@@ -60,6 +111,8 @@ def _context(synthesis: Synthesis, timings: dict[str, float] | None, title: str)
         "segments": segments,
         "contributions": {c.id: c for c in synthesis.contributions},
         "size_chart": size_chart,
+        "css": report_css()[0],
+        "csp": report_csp(),
     }
 
 

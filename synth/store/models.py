@@ -25,6 +25,10 @@ class Project(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=now)
+    # The anchor of the audit chain: the newest event's seq and an HMAC (server secret) over (id, seq, hash).
+    # Without it, deleting the newest events, or rewriting every hash, would leave a chain that checks out.
+    audit_seq: Mapped[int] = mapped_column(default=0)
+    audit_head_mac: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ContributionRow(Base):
@@ -78,6 +82,36 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))  # admin facilitator reader platform
     name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebSession(Base):
+    """A signed-in browser. The cookie holds only the session's random id; this row is checked on every request,
+    so signing out, or revoking the key, ends the session at once."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the cookie's session id
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ProjectDeletion(Base):
+    """Append-only record that a project existed and was deleted, by whom, and how its audit chain ended: the
+    project's own audit events are kept (they hold no contribution text) and end with a project.delete event."""
+
+    __tablename__ = "project_deletions"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(String(36), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(200))
+    deleted_at: Mapped[datetime] = mapped_column(default=now)
+    counts: Mapped[dict] = mapped_column(JSON, default=dict)
+    audit_seq: Mapped[int] = mapped_column()
+    audit_head: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEvent(Base):
@@ -96,3 +130,4 @@ class AuditEvent(Base):
     after: Mapped[dict | None] = mapped_column(JSON, default=None)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64), default=None)  # HMAC of hash with the server's audit key

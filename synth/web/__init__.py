@@ -8,24 +8,30 @@ revisions and audit events.
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import PackageLoader
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from synth import projects as svc
 from synth.api.auth import CAN, Caller
 from synth.formats import InputError, load_uploaded
-from synth.report import render_html, render_markdown
+from synth.report import html_environment, render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
 from synth.web.map import theme_colours, theme_map
 
 router = APIRouter(prefix="/web", include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates = Jinja2Templates(env=html_environment(PackageLoader("synth", "web/templates")))
 EDIT = TypeAdapter(Edit)
+CSS = files("synth").joinpath("web/static/synth.css").read_text(encoding="utf-8")
 
 
 class Redirect(Exception):
@@ -40,8 +46,21 @@ def _csrf(request: Request) -> str:
 
 
 def _who(request: Request) -> Caller | None:
-    data = request.session.get("caller")
-    return Caller(**data) if data else None
+    """The signed-in caller, checked against the database on every request: a session ends when its holder
+    signs out, when it expires, or when its key is revoked or expires. The cookie holds only a random id."""
+    if "who" in request.state._state:
+        return request.state.who
+    who = None
+    sid = request.session.get("sid")
+    if sid:
+        with request.app.state.db.session() as s:
+            key = svc.session_key(s, str(sid))
+            if key is not None:
+                who = Caller(key.id, key.prefix, key.role, key.project_id, key.name)
+        if who is None:
+            request.session.pop("sid", None)
+    request.state.who = who
+    return who
 
 
 def _require(request: Request, project_id: str, action: str = "read") -> Caller:
@@ -54,7 +73,7 @@ def _require(request: Request, project_id: str, action: str = "read") -> Caller:
 
 
 async def _form(request: Request) -> Any:
-    form = await request.form()
+    form = await request.form(max_files=2, max_fields=200)
     if not secrets.compare_digest(str(form.get("csrf", "")), request.session.get("csrf", "-")):
         raise Redirect("/web/forbidden")
     return form
@@ -79,6 +98,12 @@ def install(app: Any) -> None:
         return RedirectResponse(exc.url, status_code=303)
 
 
+@router.get("/static/synth.css")
+def stylesheet() -> Response:
+    """The pages' only stylesheet, served from the package so the CSP can say style-src 'self'."""
+    return Response(CSS, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
 @router.get("/", response_class=HTMLResponse)
 def login_page(request: Request) -> Response:
     who = _who(request)
@@ -90,14 +115,21 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     form = await _form(request)
-    with request.app.state.db.session() as s:
-        key = svc.authenticate(s, str(form.get("key", "")).strip())
-        if key is None:
-            request.session["error"] = "That key is not valid."
-            return RedirectResponse("/web/", 303)
-        caller = Caller(key.id, key.prefix, key.role, key.project_id)
+
+    def sign_in(token: str) -> tuple[Caller, str] | None:
+        with request.app.state.db.session() as s:
+            key = svc.authenticate(s, token)
+            if key is None:
+                return None
+            return Caller(key.id, key.prefix, key.role, key.project_id, key.name), svc.start_session(s, key)
+
+    signed = await run_in_threadpool(sign_in, str(form.get("key", "")).strip())
+    if signed is None:
+        request.session["error"] = "That key is not valid, or it was revoked or has expired."
+        return RedirectResponse("/web/", 303)
+    caller, sid = signed
     request.session.clear()
-    request.session["caller"] = caller.__dict__
+    request.session["sid"] = sid
     request.session["csrf"] = secrets.token_urlsafe(24)
     return RedirectResponse(f"/web/projects/{caller.project_id}" if caller.project_id else "/web/projects", 303)
 
@@ -105,6 +137,14 @@ async def login(request: Request) -> Response:
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await _form(request)
+    sid = request.session.get("sid")
+    if sid:
+
+        def end() -> None:
+            with request.app.state.db.session() as s:
+                svc.end_session(s, str(sid))
+
+        await run_in_threadpool(end)
     request.session.clear()
     return RedirectResponse("/web/", 303)
 
@@ -150,33 +190,41 @@ def project(request: Request, project_id: str) -> Response:
 
 @router.post("/projects/{project_id}/upload")
 async def upload(request: Request, project_id: str) -> Response:
+    """The same reader and limits as the API; parsing and storing run in a thread, off the event loop."""
     who = _require(request, project_id, "upload")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > request.app.state.limits["body_bytes"]:
-        request.session["error"] = (
-            f"The file is too large: the limit is {request.app.state.limits['body_bytes']} bytes."
-        )
-        return RedirectResponse(f"/web/projects/{project_id}", 303)
-    form = await _form(request)
-    upload, votes, fmt = form.get("file"), form.get("participants_votes"), str(form.get("format") or "auto")
     back = RedirectResponse(f"/web/projects/{project_id}", 303)
+    try:
+        form = await _form(request)
+    except HTTPException as exc:  # the security middleware cut the body off at the limit
+        request.session["error"] = f"The file is too large: {exc.detail}."
+        return back
+    upload, votes, fmt = form.get("file"), form.get("participants_votes"), str(form.get("format") or "auto")
     if upload is None or not getattr(upload, "filename", ""):
         request.session["error"] = "Choose a file to upload."
         return back
     has_votes = votes is not None and getattr(votes, "filename", "")
+    data, votes_data = await upload.read(), (await votes.read() if has_votes else None)
+    lim = request.app.state.limits
+    limits = svc.Limits(**{k: lim[k] for k in svc.Limits.__dataclass_fields__})
+
+    def read_and_store() -> dict:
+        loaded = load_uploaded(upload.filename, data, fmt, votes_data)
+        svc.check_upload(loaded, limits)
+        with request.app.state.db.session() as s:
+            report = svc.add_contributions(s, project_id, loaded, f"{who.actor} (web)")
+        report["source"] = loaded.source
+        return report
+
     try:
-        loaded = load_uploaded(upload.filename, await upload.read(), fmt, await votes.read() if has_votes else None)
+        report = await run_in_threadpool(read_and_store)
     except InputError as exc:
         request.session["error"] = f"{exc.file}: {exc.message}"
         return back
-    limits = request.app.state.limits
-    if len(loaded.contributions) > limits["contributions"]:
-        request.session["error"] = f"{len(loaded.contributions)} contributions; the limit is {limits['contributions']}."
+    except (svc.TooLarge, svc.Invalid) as exc:
+        request.session["error"] = f"{upload.filename}: {exc}"
         return back
-    with request.app.state.db.session() as s:
-        report = svc.add_contributions(s, project_id, loaded, f"{who.actor} (web)")
     request.session["report"] = report
-    request.session["flash"] = f"Read {report['received']} contributions from {upload.filename}."
+    request.session["flash"] = f"Read {report['received']} contributions from {report['source']}."
     return back
 
 
@@ -184,12 +232,18 @@ async def upload(request: Request, project_id: str) -> Response:
 async def start_run(request: Request, project_id: str) -> Response:
     who = _require(request, project_id, "run")
     await _form(request)
-    with request.app.state.db.session() as s:
-        try:
-            svc.start_run(s, project_id, {}, f"{who.actor} (web)")
-            request.session["flash"] = "Run started."
-        except svc.Conflict as exc:
-            request.session["error"] = str(exc)
+    lim = request.app.state.limits
+    limits = svc.Limits(**{k: lim[k] for k in svc.Limits.__dataclass_fields__})
+
+    def start() -> None:
+        with request.app.state.db.session() as s:
+            svc.start_run(s, project_id, {}, f"{who.actor} (web)", limits)
+
+    try:
+        await run_in_threadpool(start)
+        request.session["flash"] = "Run started."
+    except (svc.Conflict, svc.TooLarge) as exc:
+        request.session["error"] = str(exc)
     request.app.state.wake()
     return RedirectResponse(f"/web/projects/{project_id}", 303)
 
@@ -327,19 +381,35 @@ async def edit(request: Request, project_id: str, run_id: str) -> Response:
         data.pop("theme_id", None)
     if data["action"] == "review_sentence" and data.get("text") and "status" not in data:
         data["status"] = None
-    back = request.headers.get("referer") or _base(project_id, run_id)
-    try:
-        parsed = EDIT.validate_python(data)
+    back = _same_run_page(request.headers.get("referer"), _base(project_id, run_id))
+
+    def save(parsed: Any) -> int:
         with request.app.state.db.session() as s:
-            revision, _ = svc.review(s, project_id, run_id, parsed, f"{who.actor} (web)")
+            return svc.review(s, project_id, run_id, parsed, f"{who.actor} (web)")[0]
+
+    try:
+        revision = await run_in_threadpool(save, EDIT.validate_python(data))
         request.session["flash"] = f"Saved as revision {revision}."
     except ValidationError as exc:
         request.session["error"] = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-    except (EditError, svc.NotFound) as exc:
+    except (EditError, svc.NotFound, svc.Conflict) as exc:
         request.session["error"] = str(exc)
+    except IntegrityError:  # another edit of the same revision was saved at the same moment
+        request.session["error"] = "Someone saved another edit at the same moment; look again and retry."
     if data["action"] == "merge_themes" or (data["action"] == "split_theme" and "error" not in request.session):
         back = _base(project_id, run_id)
     return RedirectResponse(back, 303)
+
+
+def _same_run_page(referer: str | None, base: str) -> str:
+    """Where to land after an edit: the page it was made on, if that is a page of this run on this site;
+    otherwise the run overview. Never an address from the request as it stands (an open redirect)."""
+    if referer:
+        parts = urlsplit(referer)
+        path = parts.path
+        if (path == base or path.startswith(base + "/")) and ".." not in path and "//" not in path:
+            return path + (f"?{parts.query}" if parts.query else "")
+    return base
 
 
 @router.get("/projects/{project_id}/runs/{run_id}/report", response_class=HTMLResponse)
@@ -356,7 +426,7 @@ def export(request: Request, project_id: str, run_id: str, kind: str, inline: in
     title = f"Synthesis report (revision {revision})"
     disposition = {} if inline else {"Content-Disposition": f'attachment; filename="synthesis-r{revision}.{kind}"'}
     if kind == "html":
-        return HTMLResponse(render_html(s, None, title), headers=disposition)
+        return HTMLResponse(render_html(s, None, title), headers={**disposition, **report_headers()})
     if kind == "md":
         return PlainTextResponse(render_markdown(s, None, title), media_type="text/markdown", headers=disposition)
     if kind == "json":

@@ -1,0 +1,137 @@
+"""What every response and every request body goes through before any handler runs.
+
+A pure ASGI middleware, so that it acts on the byte stream itself:
+- security headers on every response (a handler's own Content-Security-Policy wins over the default);
+- the body limit is enforced while the body streams in: a declared Content-Length over the limit is refused at
+  once, and a chunked body is cut off at the limit, so memory never holds more than the limit;
+- a request to /v1 that carries a body is authenticated before one byte of it is read: a caller without a
+  valid key costs one indexed lookup, not the upload.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from anyio import to_thread
+from starlette.exceptions import HTTPException
+
+from synth.api.problems import PROBLEM
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# No script anywhere: the pages are server-rendered forms and links.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# FastAPI's Swagger UI and ReDoc load from a CDN and start with an inline script.
+DOCS_CSP = (
+    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; style-src https://cdn.jsdelivr.net "
+    "'unsafe-inline'; img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'"
+)
+HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"referrer-policy": b"same-origin",
+    b"x-frame-options": b"DENY",
+    b"cross-origin-opener-policy": b"same-origin",
+}
+UPLOAD_PATHS = re.compile(r"^/(v1/projects/[^/]+/contributions|web/projects/[^/]+/upload)$")
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than the limit of {limit} bytes")
+
+
+def _problem(status: int, title: str, detail: str, path: str) -> tuple[Message, Message]:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path})
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())],
+    }
+    return start, {"type": "http.response.body", "body": body.encode()}
+
+
+def _csp_for(path: str) -> str:
+    if path.startswith("/web"):
+        return PAGE_CSP
+    if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        return DOCS_CSP
+    return DEFAULT_CSP
+
+
+def api_token(headers: dict[bytes, bytes]) -> str | None:
+    """The key sent in X-API-Key or Authorization: Bearer, if any."""
+    if headers.get(b"x-api-key"):
+        return headers[b"x-api-key"].decode("latin-1")
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
+class SecurityMiddleware:
+    """Headers, streaming body limits and authentication before the body; see the module docstring."""
+
+    def __init__(self, app: Any, limits: Callable[[], dict[str, int]], authenticate: Callable[[str], Any]):
+        self.app, self.limits, self.authenticate = app, limits, authenticate
+
+    def _limit(self, path: str) -> int:
+        lim = self.limits()
+        return lim["body_bytes"] if UPLOAD_PATHS.match(path) else lim["small_body_bytes"]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        headers = dict(scope["headers"])
+        csp = _csp_for(path).encode()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in HEADERS.items() if k not in present]
+                if b"content-security-policy" not in present:
+                    extra.append((b"content-security-policy", csp))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        async def refuse(status: int, title: str, detail: str) -> None:
+            start, body = _problem(status, title, detail, path)
+            await send_with_headers(start)
+            await send(body)
+
+        limit = self._limit(path)
+        declared = headers.get(b"content-length", b"").decode("latin-1")
+        if declared.isdigit() and int(declared) > limit:
+            await refuse(413, "Content too large", f"the body is {declared} bytes; the limit is {limit}")
+            return
+        has_body = declared not in ("", "0") or b"chunked" in headers.get(b"transfer-encoding", b"")
+        if has_body and path.startswith("/v1/"):
+            token = api_token(headers)
+            caller = await to_thread.run_sync(self.authenticate, token) if token else None
+            if caller is None:
+                detail = "the API key is not valid" if token else "send an API key in X-API-Key or Authorization"
+                await refuse(401, "Unauthorized", detail)
+                return
+            scope.setdefault("state", {})["caller"] = caller
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send_with_headers)
