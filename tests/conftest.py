@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
+from synth.api import create_app
 from synth.config import SynthConfig
 from synth.formats import load_contributions
+from synth.jobs import Worker
 from synth.pipeline import RunResult, run
+from synth.projects import create_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POLIS = FIXTURES / "polis-brexit"
@@ -28,3 +35,58 @@ def polis_run(cache_dir: Path) -> RunResult:
 @pytest.fixture(scope="session")
 def planted_run(cache_dir: Path) -> RunResult:
     return run(load_contributions(PLANTED), SynthConfig(), cache_dir=cache_dir)
+
+
+# --- the HTTP API on SQLite and on PostgreSQL (when .ci/run starts one) ---------------------------------
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("SYNTH_TEST_POSTGRES_URL") else [])
+
+
+def _url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'synth.db'}"
+    return os.environ["SYNTH_TEST_POSTGRES_URL"]
+
+
+@pytest.fixture(params=BACKENDS)
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+    url = _url(request.param, tmp_path)
+    if request.param == "postgresql":  # a clean schema per test
+        from synth.store import make_engine
+
+        with make_engine(url).begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    app = create_app(url, run_worker=False, limits={"body_bytes": 200_000, "contributions": 500, "text_chars": 2000})
+    with app.state.db.session() as s:
+        _, app.state.admin_key = create_key(s, "admin", None, "test admin")
+    with TestClient(app) as client:
+        yield client
+
+
+def h(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+def make_project(api: TestClient, name: str = "Brexit") -> tuple[str, dict[str, str]]:
+    admin = api.app.state.admin_key
+    pid = api.post("/v1/projects", json={"name": name}, headers=h(admin)).json()["id"]
+    keys = {
+        role: api.post(f"/v1/projects/{pid}/keys", json={"role": role}, headers=h(admin)).json()["key"]
+        for role in ("facilitator", "reader", "platform")
+    }
+    keys["admin"] = admin
+    return pid, keys
+
+
+def upload_polis(api: TestClient, pid: str, key: str) -> dict:
+    files = {
+        "file": ("comments.csv", (POLIS / "comments.csv").read_bytes(), "text/csv"),
+        "participants_votes": ("participants-votes.csv", (POLIS / "participants-votes.csv").read_bytes(), "text/csv"),
+    }
+    r = api.post(f"/v1/projects/{pid}/contributions", files=files, headers=h(key))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def work(api: TestClient) -> None:
+    assert Worker(api.app.state.db).run_once()

@@ -50,6 +50,7 @@ def create_app(
             worker = Worker(db)
             thread = threading.Thread(target=worker.serve, args=(stop, wake), name="synth-worker", daemon=True)
             thread.start()
+        app.state.worker_thread = thread
         yield
         stop.set()
         wake.set()
