@@ -24,3 +24,28 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case: schemathesis.Case) -> None:
     case.call_and_validate(headers={"X-API-Key": ADMIN}, checks=[not_a_server_error])
+
+
+class StatefulAPI(schema.as_state_machine()):
+    """Chains of calls that use what earlier calls returned (a project made, then its keys, uploads, runs):
+    links are inferred from response schemas and path parameters."""
+
+    def get_call_kwargs(self, case: schemathesis.Case) -> dict:
+        return {"headers": {"X-API-Key": ADMIN}}
+
+    def validate_response(self, response, case: schemathesis.Case, additional_checks=None, **kwargs) -> None:  # noqa: ANN001
+        case.validate_response(response, checks=[not_a_server_error])
+
+
+def test_stateful_no_server_errors() -> None:
+    transitions = [name for name in dir(StatefulAPI) if name.startswith(("GET_", "POST_", "DELETE_"))]
+    assert len(transitions) >= 20  # links were found: sequences, not just single calls
+    StatefulAPI.run(
+        settings=settings(
+            max_examples=15,
+            stateful_step_count=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
