@@ -18,11 +18,13 @@ class _Model(BaseModel):
 
 
 class Votes(_Model):
-    """Vote counts on a contribution (Polis agree / disagree / pass)."""
+    """Vote counts on a contribution (Polis agree / disagree / pass), bounded so that an impossible count is
+    refused at the door rather than skewing every vote split computed from it."""
 
-    agree: int = 0
-    disagree: int = 0
-    passed: int = 0
+    # No conversation has a billion voters: a count outside 0..10**9 is a broken or hostile export.
+    agree: int = Field(0, ge=0, le=10**9)
+    disagree: int = Field(0, ge=0, le=10**9)
+    passed: int = Field(0, ge=0, le=10**9)
 
 
 class Contribution(_Model):

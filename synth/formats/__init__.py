@@ -5,54 +5,98 @@
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
-from synth.formats.common import ColumnMap, InputError, LoadedInput
+from synth.formats.common import MAX_SHOWN_NAME_CHARS, ColumnMap, InputError, LoadedInput, Namer, clip
 from synth.formats.generic import read_generic
-from synth.formats.polis import is_polis_export, read_polis
+from synth.formats.polis import VOTES_FILE, is_polis_export, read_polis
 
-__all__ = ["ColumnMap", "InputError", "LoadedInput", "load_contributions", "load_uploaded"]
+__all__ = ["ColumnMap", "InputError", "LoadedInput", "load_contributions", "load_uploaded", "upload_name"]
+
+FORMATS = ("auto", "csv", "json", "jsonl", "polis")
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMAT_SUFFIXES = {"csv": ".csv", "json": ".json", "jsonl": ".jsonl"}
+# Unicode categories removed from a shown file name: controls, format characters (bidi overrides among
+# them, which can make a name read backwards), unpaired surrogates, and line / paragraph separators.
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
 
-def load_contributions(path: str | Path, fmt: str = "auto", columns: ColumnMap | None = None) -> LoadedInput:
-    """Read a file or a Polis export folder. fmt: auto, csv, json, jsonl or polis."""
+def load_contributions(
+    path: str | Path, fmt: str = "auto", columns: ColumnMap | None = None, *, shown: Namer = str
+) -> LoadedInput:
+    """Read a file or a Polis export folder. fmt: auto, csv, json, jsonl or polis.
+
+    `shown` names files in errors and notes; by default the path as given.
+    """
     path = Path(path)
     columns = columns or ColumnMap()
     if not path.exists():
-        raise InputError(str(path), None, None, "no such file or folder")
+        raise InputError(shown(path), None, None, "no such file or folder")
     if fmt == "polis" or (fmt == "auto" and is_polis_export(path)):
-        return read_polis(path)
+        return read_polis(path, shown)
     if path.is_dir():
-        raise InputError(str(path), None, None, "is a folder but not a Polis export (no comments.csv in it)")
+        raise InputError(shown(path), None, None, "is a folder but not a Polis export (no comments.csv in it)")
     if fmt == "auto":
-        fmt = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(
-            path.suffix.lower(), ""
-        )
+        fmt = SUFFIX_FORMATS.get(path.suffix.lower(), "")
         if not fmt:
-            raise InputError(str(path), None, None, "unknown file type: use .csv, .json or .jsonl, or pass --format")
-    return read_generic(path, fmt, columns)
+            raise InputError(shown(path), None, None, "unknown file type: use .csv, .json or .jsonl, or pass --format")
+    return read_generic(path, fmt, columns, shown)
 
 
-def load_uploaded(filename: str, data: bytes, fmt: str = "auto", votes: bytes | None = None) -> LoadedInput:
+def _base_name(filename: str | None) -> str:
+    """The last part of a name a browser or client sent, with characters that hide or fake text removed."""
+    base = re.split(r"[/\\]", filename or "")[-1]
+    return "".join(ch for ch in base if unicodedata.category(ch) not in _HIDDEN_CATEGORIES).strip()
+
+
+def upload_name(filename: str | None) -> str:
+    """The name people see for an upload (errors, notes, the audit log): never a path, never empty."""
+    name = _base_name(filename)[:MAX_SHOWN_NAME_CHARS].strip()
+    return name if name.strip(".") else "upload"
+
+
+def _disk_name(filename: str | None, fmt: str) -> str:
+    """The fixed name of the temporary copy: only its extension comes from the client, and only a known one,
+    so no name can reach outside the temporary folder or exceed the file system's limits."""
+    if fmt == "polis":
+        return "comments.csv"
+    suffix = os.path.splitext(_base_name(filename))[1].lower()
+    return "upload" + (suffix if suffix in SUFFIX_FORMATS else FORMAT_SUFFIXES.get(fmt, ""))
+
+
+def _without_folder(text: str, folder: Path) -> str:
+    """Defence in depth: no message may show the server's temporary folder, whatever a reader wrote."""
+    return text.replace(f"{folder}{os.sep}", "").replace(str(folder), "")
+
+
+def load_uploaded(filename: str | None, data: bytes, fmt: str = "auto", votes: bytes | None = None) -> LoadedInput:
     """Read an uploaded file (and, for Polis, its participants-votes.csv) with the same readers as the CLI.
 
-    Errors name the uploaded file as the person called it, not the temporary copy.
+    Errors and notes name the uploaded file as the person called it, never the temporary copy.
     """
-    name = Path(filename or "upload.csv").name
-    if fmt not in ("auto", "csv", "json", "jsonl", "polis"):
-        raise InputError(name, None, None, f"format must be auto, csv, json, jsonl or polis, not {fmt!r}")
-    with tempfile.TemporaryDirectory() as tmp:
+    name = upload_name(filename)
+    if fmt not in FORMATS:
+        raise InputError(name, None, None, f"format must be auto, csv, json, jsonl or polis, not {clip(fmt)!r}")
+    if votes is not None:
+        fmt = "polis"
+    stored = _disk_name(filename, fmt)
+
+    def shown(path: Path) -> str:
+        return VOTES_FILE if path.name == VOTES_FILE else name
+
+    with tempfile.TemporaryDirectory(prefix="synth-upload-") as tmp:
         folder = Path(tmp)
-        stored = name
-        if votes is not None:
-            stored, fmt = "comments.csv", "polis"
-            (folder / "participants-votes.csv").write_bytes(votes)
         (folder / stored).write_bytes(data)
+        if votes is not None:
+            (folder / VOTES_FILE).write_bytes(votes)
         try:
-            loaded = load_contributions(folder if fmt == "polis" else folder / stored, fmt)
+            loaded = load_contributions(folder / stored, fmt, shown=shown)
         except InputError as exc:
-            shown = Path(exc.file).name
-            raise InputError(name if shown == stored else shown, exc.row, exc.column, exc.message) from None
+            raise InputError(exc.file, exc.row, exc.column, _without_folder(exc.message, folder)) from None
     loaded.source = name
+    loaded.notes = [_without_folder(note, folder) for note in loaded.notes]
     return loaded
