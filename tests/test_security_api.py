@@ -174,7 +174,7 @@ def test_unbounded_config_is_refused(api: TestClient, config: str) -> None:
     one = {"contributions": [{"id": "1", "text": "x"}]}
     api.post(f"/v1/projects/{pid}/contributions", json=one, headers=h(keys["platform"]))
     headers = {**h(keys["platform"]), "content-type": "application/json"}
-    r = api.post(f"/v1/projects/{pid}/runs", content='{"config": %s}' % config, headers=headers)
+    r = api.post(f"/v1/projects/{pid}/runs", content=f'{{"config": {config}}}', headers=headers)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
     assert api.get(f"/v1/projects/{pid}/runs", headers=h(keys["reader"])).json() == []
 
