@@ -37,6 +37,13 @@ class SynthConfig(BaseModel):
         le=1000,
         description="A sentence shorter than this is merged into its neighbour: too short to stand alone.",
     )
+    max_text_chars: int = Field(
+        100_000,
+        ge=100,
+        le=1_000_000,
+        description="A contribution longer than this is excluded with the reason: a text of a million characters "
+        "is a document, not a contribution, and would exhaust the sentence splitter (spaCy refuses 1M+).",
+    )
     near_duplicate_similarity: float = Field(
         0.92,
         ge=0.5,

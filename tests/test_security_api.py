@@ -24,6 +24,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy import text
 
 from synth.api import create_app
+from synth.config import SynthConfig
 from synth.jobs import Worker
 from synth.projects import create_key, create_project, verify_chain
 from synth.store import Database
@@ -610,3 +611,15 @@ def test_security_headers_on_api_responses(api: TestClient) -> None:
         assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
         assert r.headers["x-frame-options"] == "DENY" and r.headers["referrer-policy"]
     assert "script-src" not in api.get("/web/").headers["content-security-policy"]
+
+
+def test_a_huge_text_is_excluded_with_its_reason_not_a_failed_run() -> None:
+    """A 1.5M-character text made every later run fail (spaCy E088); it is now excluded, with the reason."""
+    from synth.pipeline.prepare import prepare
+    from synth.schema import Contribution
+
+    contributions = [Contribution(id="huge", text="word " * 300_000), Contribution(id="ok", text="A fine point.")]
+    prepared = prepare(contributions, [], SynthConfig(), None, None)
+    assert [e.contribution_id for e in prepared.excluded] == ["huge"]
+    assert "over the limit of 100,000" in prepared.excluded[0].reason
+    assert [s.contribution_id for s in prepared.segments] == ["ok"]

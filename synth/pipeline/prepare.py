@@ -150,6 +150,9 @@ def prepare(
             continue
         if not normalise(c.text):
             excluded.append(Excluded(contribution_id=c.id, reason="empty text"))
+        elif len(c.text) > config.max_text_chars:
+            reason = f"{len(c.text):,} characters, over the limit of {config.max_text_chars:,}: split it into parts"
+            excluded.append(Excluded(contribution_id=c.id, reason=reason))
         else:
             live.append(c)
 
