@@ -219,16 +219,18 @@ def _status(db: Database, rid: str) -> Run:
 def test_cancel_stops_a_running_run(api: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNTH_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached: the embed stage takes a while
     pid, keys = make_project(api)
-    api.post(
-        f"/v1/projects/{pid}/contributions",
-        json={"contributions": _unique_corpus(400, "c")},
-        headers=h(keys["platform"]),
-    )
+    from synth.formats import LoadedInput
+    from synth.projects import add_contributions
+    from synth.schema import Contribution
+
+    corpus = [Contribution(**c) for c in _unique_corpus(3000, "c")]  # over the fixture's upload limit: stored directly
+    with api.app.state.db.session() as s:
+        add_contributions(s, pid, LoadedInput(corpus, [], "corpus", "x"), "test")
     rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
     db = api.app.state.db
     stop, thread = _serve(db, beat=0.2)
     try:
-        _wait(lambda: "embed" in (_status(db, rid).progress or {}), 120)
+        _wait(lambda: "embed" in (_status(db, rid).progress or {}), 120)  # embedding 3,000 new texts: ~30 s
         r = api.post(f"/v1/projects/{pid}/runs/{rid}/cancel", headers=h(keys["platform"]))
         assert r.status_code == 202 and r.json()["cancel_requested"] is True
         _wait(lambda: _status(db, rid).status == "cancelled", 10)
