@@ -94,16 +94,7 @@ def delete_project(project_id: str, request: Request, who: Caller = CAN_ADMIN) -
 
 
 def _key_info(key) -> KeyInfo:  # noqa: ANN001 - ApiKey
-    return KeyInfo(
-        id=key.id,
-        prefix=key.prefix,
-        name=key.name,
-        role=key.role,
-        project_id=key.project_id,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-    )
+    return KeyInfo.model_validate(key, from_attributes=True)
 
 
 @router.post("/projects/{project_id}/keys", status_code=201, response_model=KeyOut, tags=["keys"])
