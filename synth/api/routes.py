@@ -268,7 +268,9 @@ def list_contributions(
 
 
 @router.get(
-    "/projects/{project_id}/contributions/{contribution_id}", response_model=ContributionOut, tags=["contributions"]
+    "/projects/{project_id}/contributions/{contribution_id:path}",
+    response_model=ContributionOut,
+    tags=["contributions"],
 )
 def get_contribution(project_id: str, contribution_id: str, request: Request, who: Caller = CAN_READ) -> Any:
     with db(request).session() as s:

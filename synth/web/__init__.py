@@ -330,7 +330,8 @@ def unassigned(request: Request, project_id: str, run_id: str) -> Response:
     )
 
 
-@router.get("/projects/{project_id}/runs/{run_id}/contributions/{contribution_id}", response_class=HTMLResponse)
+# :path, because ids come from participants and may hold "/" (a link keeps it; the route must too)
+@router.get("/projects/{project_id}/runs/{run_id}/contributions/{contribution_id:path}", response_class=HTMLResponse)
 def contribution(
     request: Request, project_id: str, run_id: str, contribution_id: str, start: int = 0, end: int = 0
 ) -> Response:
