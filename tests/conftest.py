@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -90,3 +96,22 @@ def upload_polis(api: TestClient, pid: str, key: str) -> dict:
 
 def work(api: TestClient) -> None:
     assert Worker(api.app.state.db).run_once()
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[int]:
+    """Serve the app with uvicorn on a free loopback port in a thread; yields the port. For what TestClient
+    cannot show: a real browser, streamed bodies, concurrent clients."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)

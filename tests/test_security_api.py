@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import select as sql_select
 from sqlalchemy import text
@@ -29,7 +27,7 @@ from synth.jobs import Worker
 from synth.projects import create_key, create_project, verify_chain
 from synth.store import Database
 from synth.store.models import ApiKey, AuditEvent, Result, Run, now
-from tests.conftest import BACKENDS, POLIS, h, make_project, upload_polis, work
+from tests.conftest import BACKENDS, POLIS, h, make_project, serving, upload_polis, work
 
 COMMENTS = POLIS / "comments.csv"
 LOOPBACK = pytest.mark.enable_socket  # a real server on 127.0.0.1; nothing leaves the machine
@@ -54,17 +52,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         _, admin = create_key(s, "admin", None, "live admin")
         p = create_project(s, "Live", "test setup")
         _, facilitator = create_key(s, "facilitator", p.id, "live facilitator")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield {"port": port, "url": f"http://127.0.0.1:{port}", "admin": admin, "key": facilitator, "project": p.id}
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as port:
+        yield {"port": port, "url": f"http://127.0.0.1:{port}", "admin": admin, "key": facilitator, "project": p.id}
 
 
 @LOOPBACK

@@ -17,8 +17,6 @@ import csv
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from jinja2 import Environment
 from markdown_it import MarkdownIt
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response, sync_playwright
@@ -41,7 +38,7 @@ from synth.projects import create_key
 from synth.report import _env, markdown_escape, render_html, render_markdown
 from synth.review import MarkMinority, MoveContributions, RenameTheme, apply_edit
 from synth.schema import Synthesis
-from tests.conftest import POLIS
+from tests.conftest import POLIS, serving
 
 pytestmark = pytest.mark.enable_socket  # the browser and the API client talk to a server on 127.0.0.1
 CHROMIUM = os.environ.get("SYNTH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -139,17 +136,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     app = create_app(f"sqlite:///{tmp_path_factory.mktemp('secweb') / 'synth.db'}", run_worker=True)
     with app.state.db.session() as s:
         admin = create_key(s, "admin", None, ADMIN_NAME)[1]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "admin": admin}
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app) as port:
+        yield {"url": f"http://127.0.0.1:{port}", "admin": admin}
 
 
 def _ok(r: httpx.Response) -> Any:

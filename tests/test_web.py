@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from synth.api import create_app
 from synth.projects import create_key, create_project
-from tests.conftest import POLIS
+from tests.conftest import POLIS, serving
 
 pytestmark = pytest.mark.enable_socket  # the browser talks to a server on 127.0.0.1
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -47,17 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 "facilitator": create_key(s, "facilitator", p.id)[1],
                 "reader": create_key(s, "reader", p.id)[1],
             }
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    while not srv.started:
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app) as port:
+        yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
 
 
 @pytest.fixture(scope="module")
