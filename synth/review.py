@@ -190,7 +190,10 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
     s = synthesis.model_copy(deep=True)
     if isinstance(edit, RenameTheme):
         sec, t = _section_of_theme(s, edit.theme_id)
-        sec.themes[sec.themes.index(t)] = t.model_copy(update={"label": edit.label})
+        # the reviewer's name is both what is read (title) and what charts show (label); it cites no member
+        sec.themes[sec.themes.index(t)] = t.model_copy(
+            update={"label": edit.label, "title": edit.label, "title_citation": None}
+        )
     elif isinstance(edit, MergeThemes):
         sec, first = _section_of_theme(s, edit.theme_ids[0])
         others = [_section_of_theme(s, i) for i in edit.theme_ids[1:]]
@@ -215,6 +218,7 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         new = Theme(
             id=f"{t.id}-s{n}",
             label=edit.label,
+            title=edit.label,
             keywords=[],
             segment_ids=[],
             contribution_ids=[],

@@ -79,7 +79,11 @@ class Summary(_Model):
 
 class Theme(_Model):
     id: str
-    label: str
+    label: str = Field(description="A short noun phrase for tables and charts.")
+    title: str = Field("", description="What the members say, as a short statement: a member's words, or a reviewer's.")
+    title_citation: Citation | None = Field(
+        None, description="The member span the title comes from (None when a reviewer wrote it)."
+    )
     keywords: list[str]
     parent_id: str | None = None
     segment_ids: list[str]

@@ -38,6 +38,13 @@ class KeywordModel:
         self.idf = np.log(1 + avg_len / np.maximum(freq, 1))
         self.terms = self.vectorizer.get_feature_names_out()
 
+    def common_terms(self, share: float = 0.2) -> set[str]:
+        """Terms in at least `share` of the section's segments: the question's or the motion's own words,
+        which every theme shares and so cannot name any one of them."""
+        n = self.counts.shape[0]
+        df = np.asarray((self.counts > 0).sum(axis=0)).ravel()
+        return {str(self.terms[i]) for i in np.flatnonzero(df >= max(2, share * n))}
+
     def keywords_for(self, rows: np.ndarray, n: int) -> list[str]:
         counts = np.asarray(self.counts[rows].sum(axis=0)).ravel().astype(float)
         return self._top(counts, n)
@@ -62,11 +69,11 @@ class KeywordModel:
 
 
 def make_label(keywords: list[str]) -> str:
-    """The first two keywords, e.g. 'Affordable housing · landlord'; 'Miscellaneous' when there are none."""
+    """The first keyword, e.g. 'Affordable housing': the fallback when a theme has no title to take a noun
+    phrase from; 'Miscellaneous' when there are no keywords either."""
     if not keywords:
         return "Miscellaneous"
-    label = " · ".join(keywords[:2])
-    return label[0].upper() + label[1:]
+    return keywords[0][0].upper() + keywords[0][1:]
 
 
 def representatives(vectors: np.ndarray, n: int, diversity: float) -> list[int]:
@@ -126,8 +133,11 @@ def build_theme(
     n_reps_max: int,
     diversity: float,
     all_groups: list[str],
+    taken: set[str],
 ):  # noqa: ANN201 - Theme
-    """A Theme from the section segments at `idx`: counts, cohesion, breadth, keywords, representatives."""
+    """A Theme from the section segments at `idx`: counts, cohesion, breadth, keywords, representatives, and
+    a title distinct from those in `taken` (which it joins)."""
+    from synth.pipeline.titles import choose_title
     from synth.schema import Citation, Theme
 
     segs = [data.segments[i] for i in idx]
@@ -142,9 +152,22 @@ def build_theme(
             group_counts[pid_group[1]] = group_counts.get(pid_group[1], 0) + 1
     keywords = model.keywords_for(idx, n_keywords)
     reps = representatives(vecs, n_representatives(len(segs), n_reps_max), diversity)
+    title = choose_title([s.text for s in segs], vecs, taken)
+    citation = None
+    if title is not None:
+        taken.add(title.text.lower())
+        seg = segs[title.segment]
+        citation = Citation(
+            contribution_id=seg.contribution_id,
+            start=seg.start + title.start,
+            end=seg.start + title.end,
+            quote=seg.text[title.start : title.end],
+        )
     return Theme(
         id=theme_id,
         label=make_label(keywords),
+        title=title.text if title is not None else make_label(keywords),
+        title_citation=citation,
         keywords=keywords,
         parent_id=parent_id,
         segment_ids=[s.id for s in segs],
@@ -169,7 +192,16 @@ def label_themes(data: SectionData, clustering, config) -> list:  # noqa: ANN001
     k = clustering.n_themes
     model = KeywordModel([data.lemmas.get(s.id, "") for s in data.segments], labels)
     all_groups = data.groups()
-    args = (clustering.joined, model, config.n_keywords, config.n_representatives_max, config.mmr_diversity, all_groups)
+    taken: set[str] = set()
+    args = (
+        clustering.joined,
+        model,
+        config.n_keywords,
+        config.n_representatives_max,
+        config.mmr_diversity,
+        all_groups,
+        taken,
+    )
     themes = []
     for c in range(k):
         tid = f"{data.prefix}t{c + 1}"
@@ -177,4 +209,17 @@ def label_themes(data: SectionData, clustering, config) -> list:  # noqa: ANN001
         members = labels == c
         for s in range(int(subs[members].max()) + 1 if members.any() else 0):
             themes.append(build_theme(data, np.flatnonzero(members & (subs == s)), f"{tid}.{s + 1}", tid, *args))
-    return themes
+    return label_from_titles(themes, model.common_terms())
+
+
+def label_from_titles(themes: list, common: set[str]):  # noqa: ANN001, ANN201 - list[Theme]
+    """Each theme's chart label: the noun phrase of its title that carries its keywords, distinct within the
+    section; top-level themes choose first."""
+    from synth.pipeline.prepare import load_nlp
+    from synth.pipeline.titles import choose_label
+
+    order = sorted(range(len(themes)), key=lambda i: (themes[i].parent_id is not None, i))
+    docs = list(load_nlp().pipe([t.title for t in themes], batch_size=64))
+    taken: set[str] = set()
+    labels = {i: choose_label(docs[i], themes[i].keywords, common, taken) for i in order}
+    return [t.model_copy(update={"label": labels[i]}) for i, t in enumerate(themes)]

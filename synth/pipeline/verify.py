@@ -79,6 +79,10 @@ def check(synthesis: Synthesis, min_support: float = 0.3, scorer: SupportScorer 
         for t in sec.themes:
             for c in t.representatives:
                 check_citation(f"theme {t.id} representative", c)
+            if t.title_citation is not None:
+                check_citation(f"theme {t.id} title", t.title_citation)
+                if t.title[1:] != t.title_citation.quote[1:]:  # only the first letter's case may differ
+                    problems.append(f"theme {t.id}: title is not the words it cites")
         for v in sec.minority_views:
             problems += [f"minority view {v.id} names unknown {x}" for x in v.contribution_ids if x not in texts]
         for summary in sec.summaries:
