@@ -108,7 +108,10 @@ class MinorityView(_Model):
     theme_id: str | None = None
     contribution_ids: list[str]
     segment_ids: list[str] = Field(default_factory=list)
-    reason: str
+    statement: str = Field("", description="What the view says, in a member's words (empty for lone voices).")
+    statement_citation: Citation | None = Field(None, description="The member span the statement comes from.")
+    quotes: list[Citation] = Field(default_factory=list, description="Verbatim quotes from other members.")
+    reason: str = Field(description="Why it is flagged, in plain words; the figures are in `stats`.")
     stats: dict[str, float | int | str] = Field(default_factory=dict)
 
 

@@ -71,7 +71,9 @@ def test_planted_minority_is_flagged(planted_run: RunResult) -> None:
     )
     assert len(planted & set(best.contribution_ids)) >= 4  # most of the plant together in one flag
     assert len(set(best.contribution_ids) - planted) <= 1  # the flag is about the plant, not the motion
-    assert best.reason and "similarity" in best.reason
+    assert "no larger theme is close" in best.reason and "similarity" in str(best.stats)  # plain words; figures kept
+    assert best.statement and best.statement_citation.contribution_id in planted  # says what the view is
+    assert best.statement[1:] == best.statement_citation.quote[1:]
 
 
 def test_group_concentration_uses_fisher_with_correction(planted_run: RunResult) -> None:

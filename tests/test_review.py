@@ -32,7 +32,8 @@ def test_merge_then_split(polis_run: RunResult) -> None:
     assert b.id not in {t.id for t in merged.sections[0].themes}
     assert m.n_contributions == len(set(a.contribution_ids) | set(b.contribution_ids))
     count = next(x for x in merged.sections[0].summaries if x.scope == a.id).sentences[0]
-    assert count.text.startswith(f"{m.n_contributions} contributions") and len(count.citations) == len(m.segment_ids)
+    assert count.text.startswith(f"{m.n_contributions} contributions")
+    assert len(count.citations) == len(m.segment_ids) + (m.title_citation is not None)  # members, and the title
     split = apply_edit(
         merged,
         edit({"action": "split_theme", "theme_id": a.id, "contribution_ids": b.contribution_ids, "label": "Split off"}),

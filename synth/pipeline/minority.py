@@ -38,7 +38,7 @@ def small_distinct(
         sims = {o.id: float(centres[o.id] @ centres[t.id]) for o in large}
         nearest = max(sims, key=lambda i: (sims[i], i))
         if sims[nearest] < config.distinct_max_similarity:
-            label = next(o.label for o in large if o.id == nearest)
+            label = next(o.title or o.label for o in large if o.id == nearest)
             views.append(
                 MinorityView(
                     id="",
@@ -48,8 +48,8 @@ def small_distinct(
                     segment_ids=t.segment_ids,
                     reason=(
                         f"Only {plural(t.n_contributions, 'contribution')} from "
-                        f"{plural(t.n_participants, 'participant')}, and unlike "
-                        f"every larger theme (closest: '{label}', similarity {sims[nearest]:.2f})."
+                        f"{plural(t.n_participants, 'participant')} make this point, and no larger theme is close "
+                        f"to it (the nearest is \u2018{label}\u2019)."
                     ),
                     stats={
                         "n_contributions": t.n_contributions,
@@ -107,8 +107,8 @@ def unassigned_views(
                     contribution_ids=[cids[m] for m in members],
                     segment_ids=seg_ids(members),
                     reason=(
-                        f"{plural(len(members), 'contribution')} that fit no theme say something close to each other "
-                        f"(cohesion {inner:.2f}) and unlike every theme (closest similarity {to_themes:.2f})."
+                        f"{plural(len(members), 'contribution')} that fit no theme make this point together, and no "
+                        "theme is close to it."
                     ),
                     stats={
                         "n_contributions": len(members),
@@ -126,8 +126,11 @@ def unassigned_views(
                 contribution_ids=[cids[m] for m in lone],
                 segment_ids=seg_ids(lone),
                 reason=(
-                    f"{plural(len(lone), 'contribution')} fit no theme and are far from all of them (similarity under "
-                    f"{config.lone_voice_max_similarity:.2f}): read them, one may be a view nobody else voiced."
+                    "1 contribution fits no theme and is unlike all of them: read it, it may be a view nobody else "
+                    "voiced."
+                    if len(lone) == 1
+                    else f"{len(lone)} contributions fit no theme and are unlike all of them: read them, one may be "
+                    "a view nobody else voiced."
                 ),
                 stats={"n_contributions": len(lone), "max_similarity": round(float(nearest[lone].max()), 4)},
             )
@@ -155,8 +158,9 @@ def subtheme_dissent(
                     contribution_ids=sub.contribution_ids,
                     segment_ids=sub.segment_ids,
                     reason=(
-                        f"Inside '{parent.label}', {plural(sub.n_contributions, 'contribution')} on '{sub.label}' "
-                        f"stand apart from the rest of the theme (similarity {sim:.2f})."
+                        f"Within the theme \u2018{parent.title or parent.label}\u2019, "
+                        f"{plural(sub.n_contributions, 'contribution')} take a line of their own, unlike the rest of "
+                        "the theme."
                     ),
                     stats={
                         "sub_theme": sub.id,
@@ -186,7 +190,7 @@ def vote_split(
             return ga, a, gd, d
         return None
 
-    scopes = [(t.id, t.label, t.contribution_ids) for t in themes if t.parent_id is None]
+    scopes = [(t.id, t.title or t.label, t.contribution_ids) for t in themes if t.parent_id is None]
     scopes.append((None, "no theme", unassigned_cids))
     views = []
     for theme_id, label, cids in scopes:
@@ -194,7 +198,7 @@ def vote_split(
         if not hits:
             continue
         cid, (ga, a, gd, d) = hits[0]
-        where = f"In '{label}'" if theme_id else "Among contributions that fit no theme"
+        where = f"In the theme \u2018{label}\u2019" if theme_id else "Among contributions that fit no theme"
         views.append(
             MinorityView(
                 id="",
@@ -202,8 +206,8 @@ def vote_split(
                 theme_id=theme_id,
                 contribution_ids=[c for c, _ in hits],
                 reason=(
-                    f"{where}, {plural(len(hits), 'comment')} split the opinion groups: e.g. #{cid}, "
-                    f"{ga} {_pct(a)} agree while {gd} {_pct(d)} disagree."
+                    f"{where}, {plural(len(hits), 'comment')} divide the opinion groups: {ga} mostly agreed "
+                    f"and {gd} mostly disagreed."
                 ),
                 stats={
                     "n_comments": len(hits),
@@ -265,8 +269,8 @@ def concentrated(data: SectionData, themes: list[Theme], config: SynthConfig) ->
                 contribution_ids=t.contribution_ids,
                 segment_ids=t.segment_ids,
                 reason=(
-                    f"'{t.label}' comes mostly from {what}: {_pct(share_theme)} of its participants against "
-                    f"{_pct(share_all)} of all participants (Fisher exact p = {p:.2g}, BH q = {q:.2g})."
+                    f"Raised far more often by {what}: {_pct(share_theme)} of the participants in this theme, "
+                    f"against {_pct(share_all)} of all participants."
                 ),
                 stats={
                     "dimension": dim,
@@ -299,4 +303,45 @@ def find_minority_views(
         + vote_split(data, themes, unassigned_cids, config)
         + concentrated(data, themes, config)
     )
-    return [v.model_copy(update={"id": f"{data.prefix}m{i + 1}"}) for i, v in enumerate(views)]
+    return [
+        v.model_copy(update={"id": f"{data.prefix}m{i + 1}", **_statement(data, v, index)}) for i, v in enumerate(views)
+    ]
+
+
+def _statement(data: SectionData, view: MinorityView, index: dict[str, int]) -> dict:
+    """What the view says, as a theme title would say it (a member's words, cited), and up to two quotes
+    from other contributions. Lone voices have no common statement: only quotes."""
+    from synth.pipeline.titles import choose_title
+    from synth.schema import Citation
+
+    seg_ids = view.segment_ids or [s.id for s in data.segments if s.contribution_id in set(view.contribution_ids)]
+    segs = [data.segments[index[s]] for s in seg_ids]
+    if not segs:
+        return {}
+    vecs = data.vectors[[index[s] for s in seg_ids]]
+    out: dict = {}
+    used: set[str] = set()
+    if view.kind != "lone_voices":
+        title = choose_title([s.text for s in segs], vecs, set())
+        if title is not None:
+            seg = segs[title.segment]
+            out["statement"] = title.text
+            out["statement_citation"] = Citation(
+                contribution_id=seg.contribution_id,
+                start=seg.start + title.start,
+                end=seg.start + title.end,
+                quote=seg.text[title.start : title.end],
+            )
+            used.add(seg.contribution_id)
+    centre = unit(vecs.mean(axis=0))
+    quotes = []
+    for i in np.lexsort((np.arange(len(segs)), -(vecs @ centre))):
+        if segs[i].contribution_id not in used and len(quotes) < 2:
+            used.add(segs[i].contribution_id)
+            quotes.append(
+                Citation(
+                    contribution_id=segs[i].contribution_id, start=segs[i].start, end=segs[i].end, quote=segs[i].text
+                )
+            )
+    out["quotes"] = quotes
+    return out

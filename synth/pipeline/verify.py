@@ -85,6 +85,8 @@ def check(synthesis: Synthesis, min_support: float = 0.3, scorer: SupportScorer 
                     problems.append(f"theme {t.id}: title is not the words it cites")
         for v in sec.minority_views:
             problems += [f"minority view {v.id} names unknown {x}" for x in v.contribution_ids if x not in texts]
+            for c in [*([v.statement_citation] if v.statement_citation else []), *v.quotes]:
+                check_citation(f"minority view {v.id}", c)
         for summary in sec.summaries:
             for i, sentence in enumerate(summary.sentences):
                 where = f"summary {summary.scope} sentence {i + 1}"

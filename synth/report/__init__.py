@@ -121,4 +121,7 @@ def render_html(synthesis: Synthesis, timings: dict[str, float] | None = None, t
 
 
 def render_markdown(synthesis: Synthesis, timings: dict[str, float] | None = None, title: str = "Synthesis") -> str:
-    return _env(True).get_template("report.md.j2").render(**_context(synthesis, timings, title))
+    """Quotes need no escaping in Markdown text (the template puts no participant text in an attribute), so
+    they are given back as themselves for people who read the file raw; < > & stay escaped."""
+    text = _env(True).get_template("report.md.j2").render(**_context(synthesis, timings, title))
+    return text.replace("&#39;", "'").replace("&#34;", '"')
