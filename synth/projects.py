@@ -476,6 +476,15 @@ def get_result(s: Session, project_id: str, run_id: str, revision: int | None = 
     return row, Synthesis.model_validate_json(row.synthesis)
 
 
+def report_title(s: Session, project_id: str, run_id: str, revision: int) -> str:
+    """What a report is called: the project's name, the revision and the day it was made, never an internal id."""
+    project = get_project(s, project_id)
+    made = s.scalar(select(Result.created_at).where(Result.run_id == run_id, Result.revision == revision))
+    day = f", {made:%d %B %Y}" if made else ""
+    edited = f", after {revision} review edit{'s' if revision != 1 else ''}" if revision else ""
+    return f"{project.name}: synthesis{edited}{day}"
+
+
 def revisions(s: Session, project_id: str, run_id: str) -> list[Result]:
     run = get_run(s, project_id, run_id)
     return list(s.scalars(select(Result).where(Result.run_id == run.id).order_by(Result.revision)))

@@ -12,9 +12,9 @@ from pydantic import BaseModel, Field
 from synth.config import SynthConfig, default_cache_dir
 from synth.pipeline.cluster import unit
 from synth.pipeline.embed import embed_texts
-from synth.pipeline.label import representatives
+from synth.pipeline.label import SectionData, representatives
 from synth.pipeline.prepare import normalise
-from synth.pipeline.summarize import theme_summary
+from synth.pipeline.summarize import overview, theme_summary
 from synth.pipeline.verify import verify
 from synth.provenance import coverage_of
 from synth.schema import Citation, MinorityView, Section, Segment, Synthesis, Theme
@@ -131,6 +131,42 @@ def _refresh(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], c
     )
 
 
+def _rewrite_section(s: Synthesis, sec: Section) -> None:
+    """After a structural edit, every text that depends on the structure is written again: each theme's
+    summary (its title, counts, narrower points), the overview (sizes, the largest themes), and the minority
+    views' links to themes that were merged away. A report then never names a theme, title or count that no
+    longer holds. Reviewers' decisions on sentences that still read the same are kept."""
+    for theme in [t for t in sec.themes if t.parent_id is None]:
+        _resummarise(s, sec, theme)
+    segs = {x.id: x for x in s.segments}
+    ids = {t.id for t in sec.themes}
+    in_section = {i for t in sec.themes for i in t.segment_ids} | set(sec.unassigned_segment_ids)
+    data = SectionData(
+        question=sec.question,
+        prefix="",
+        segments=[x for x in s.segments if x.id in in_section],
+        vectors=np.zeros((0, 0)),
+        contributions={c.id: c for c in s.contributions},
+        duplicates={},
+        lemmas={},
+    )
+    unassigned = [segs[i] for i in sec.unassigned_segment_ids]
+    fresh = overview(data, sec.themes, sec.minority_views, unassigned, segs)
+    old = next((x for x in sec.summaries if x.scope == "overview"), None)
+    if old is not None:
+        decided = {x.original_text or x.text: x for x in old.sentences if x.status != "draft" or x.original_text}
+        fresh.sentences = [decided.get(x.text, x) for x in fresh.sentences]
+        sec.summaries[sec.summaries.index(old)] = fresh
+    else:
+        sec.summaries.insert(0, fresh)
+    sec.minority_views = [
+        v if v.theme_id in ids or v.theme_id is None else v.model_copy(update={"theme_id": None})
+        for v in sec.minority_views
+    ]
+    sec.n_contributions = len({x.contribution_id for x in data.segments})
+    sec.n_participants = len({data.participant(x.contribution_id) for x in data.segments})
+
+
 def _resummarise(s: Synthesis, sec: Section, theme: Theme) -> None:
     """Rebuild the theme's summary (counts change with members); reviewers' decisions on quotes that are
     still members are kept."""
@@ -201,6 +237,9 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
             raise EditError("only top-level themes of the same section can be merged")
         members = list(first.segment_ids) + [i for _, o in others for i in o.segment_ids]
         gone = {o.id for _, o in others}
+        sec.minority_views = [
+            v.model_copy(update={"theme_id": first.id}) if v.theme_id in gone else v for v in sec.minority_views
+        ]
         sec.themes = [t for t in sec.themes if t.id not in gone and t.parent_id not in gone]
         sec.summaries = [x for x in sec.summaries if x.scope not in gone]
         _set_members(s, sec, first, members, config)
@@ -309,6 +348,9 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
                 original_text=sentence.original_text or sentence.text,
             )
         summary.sentences[edit.index] = sentence.model_copy(update=update)
+    if not isinstance(edit, ReviewSentence):
+        for sec in s.sections:
+            _rewrite_section(s, sec)
     s.coverage = coverage_of(s)
     return verify(s, config.min_support, support_score)
 

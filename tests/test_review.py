@@ -95,3 +95,60 @@ def test_bad_edits_are_refused(polis_run: RunResult) -> None:
         apply_edit(s, edit({"action": "rename_theme", "theme_id": "nope", "label": "x"}))
     with pytest.raises(EditError, match="unknown contribution"):
         apply_edit(s, edit({"action": "move_contributions", "contribution_ids": ["zzz"], "to_theme_id": None}))
+
+
+def test_the_report_agrees_with_itself_after_edits(polis_run: RunResult) -> None:
+    """Rename, merge, split, move and reject, then export: no heading, overview sentence, count or minority
+    view may name a theme, title or count that no longer holds."""
+    import re
+
+    from synth.report import render_html, render_markdown
+
+    s = polis_run.synthesis
+    a, b, c = top(s)[:3]
+    s = apply_edit(s, edit({"action": "rename_theme", "theme_id": a.id, "label": "Renamed by the reviewer"}))
+    s = apply_edit(s, edit({"action": "merge_themes", "theme_ids": [a.id, b.id]}))
+    merged = next(t for t in top(s) if t.id == a.id)
+    s = apply_edit(
+        s,
+        edit(
+            {
+                "action": "split_theme",
+                "theme_id": a.id,
+                "contribution_ids": merged.contribution_ids[:3],
+                "label": "Split",
+            }
+        ),
+    )
+    s = apply_edit(
+        s, edit({"action": "move_contributions", "contribution_ids": [c.contribution_ids[0]], "to_theme_id": None})
+    )
+    overview = s.sections[0].summaries[0]
+    s = apply_edit(
+        s, edit({"action": "review_sentence", "section": 0, "scope": "overview", "index": 0, "status": "rejected"})
+    )
+    assert check(s) == []
+    sec = s.sections[0]
+    now = {t.id: t for t in top(s)}
+    assert b.id not in now and {v.theme_id for v in sec.minority_views} <= set(now) | {None}
+    for t in now.values():  # each theme's first sentence counts what the theme holds now
+        first = next(x for x in sec.summaries if x.scope == t.id).sentences[0]
+        assert first.text.startswith(f"{t.n_contributions} contribution"), (t.id, first.text)
+        assert (t.title or t.label) in first.text
+    listing = overview.sentences[1].text if len(overview.sentences) > 1 else ""
+    current = sec.summaries[0].sentences[1].text
+    for n in re.findall(r"\((\d+)(?: contributions?)?\)", current):
+        assert int(n) in {t.n_contributions for t in now.values()}, current
+    assert a.title not in current and "Renamed by the reviewer" in current + listing
+    # citation links carry their quote in a title attribute: verbatim text, not a claim of the report's
+    html = re.sub(r' title="[^"]*"', "", render_html(s).split('id="appendix"')[0])
+    md = render_markdown(s).split("## Appendix")[0]
+    headings = re.findall(r"<h4>(.*?) <span", html)
+    assert sorted(headings) == sorted(
+        (t.title or t.label).replace("&", "&amp;").replace("'", "&#39;").replace('"', "&#34;") for t in now.values()
+    )
+    assert a.title not in html.split("<h3>Minority views</h3>")[0]  # the overview names the new title
+    assert f'id="{b.id}"' not in html and f"#{b.id}" not in html  # the merged-away theme is gone everywhere
+    assert a.title not in md.split("### Minority views")[0] and "Renamed by the reviewer" in md
+    assert sec.summaries[0].sentences[0].status == "rejected"
+    assert overview.sentences[0].text not in html  # a rejected sentence leaves the report

@@ -495,13 +495,17 @@ def report_html(
     project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
 ) -> Any:
     rev, s = load_result(request, project_id, run_id, revision)
-    return HTMLResponse(render_html(s, None, f"Run {run_id[:8]} revision {rev}"), headers=report_headers())
+    with db(request).session() as session:
+        title = svc.report_title(session, project_id, run_id, rev)
+    return HTMLResponse(render_html(s, None, title), headers=report_headers())
 
 
 @router.get(RESULT + "/report.md", response_class=PlainTextResponse, tags=["results"])
 def report_md(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
     rev, s = load_result(request, project_id, run_id, revision)
-    return PlainTextResponse(render_markdown(s, None, f"Run {run_id[:8]} revision {rev}"), media_type="text/markdown")
+    with db(request).session() as session:
+        title = svc.report_title(session, project_id, run_id, rev)
+    return PlainTextResponse(render_markdown(s, None, title), media_type="text/markdown")
 
 
 # --- review and audit -------------------------------------------------------------------------------

@@ -38,7 +38,6 @@ def small_distinct(
         sims = {o.id: float(centres[o.id] @ centres[t.id]) for o in large}
         nearest = max(sims, key=lambda i: (sims[i], i))
         if sims[nearest] < config.distinct_max_similarity:
-            label = next(o.title or o.label for o in large if o.id == nearest)
             views.append(
                 MinorityView(
                     id="",
@@ -49,7 +48,7 @@ def small_distinct(
                     reason=(
                         f"Only {plural(t.n_contributions, 'contribution')} from "
                         f"{plural(t.n_participants, 'participant')} make this point, and no larger theme is close "
-                        f"to it (the nearest is \u2018{label}\u2019)."
+                        "to it."
                     ),
                     stats={
                         "n_contributions": t.n_contributions,
@@ -158,9 +157,8 @@ def subtheme_dissent(
                     contribution_ids=sub.contribution_ids,
                     segment_ids=sub.segment_ids,
                     reason=(
-                        f"Within the theme \u2018{parent.title or parent.label}\u2019, "
-                        f"{plural(sub.n_contributions, 'contribution')} take a line of their own, unlike the rest of "
-                        "the theme."
+                        f"Within its theme, {plural(sub.n_contributions, 'contribution')} take a line of their own, "
+                        "unlike the rest of the theme."
                     ),
                     stats={
                         "sub_theme": sub.id,
@@ -190,15 +188,15 @@ def vote_split(
             return ga, a, gd, d
         return None
 
-    scopes = [(t.id, t.title or t.label, t.contribution_ids) for t in themes if t.parent_id is None]
-    scopes.append((None, "no theme", unassigned_cids))
+    scopes = [(t.id, t.contribution_ids) for t in themes if t.parent_id is None]
+    scopes.append((None, unassigned_cids))
     views = []
-    for theme_id, label, cids in scopes:
+    for theme_id, cids in scopes:
         hits = [(c, s) for c in cids if (s := split(c))]
         if not hits:
             continue
         cid, (ga, a, gd, d) = hits[0]
-        where = f"In the theme \u2018{label}\u2019" if theme_id else "Among contributions that fit no theme"
+        where = "In this theme" if theme_id else "Among contributions that fit no theme"
         views.append(
             MinorityView(
                 id="",
@@ -206,7 +204,8 @@ def vote_split(
                 theme_id=theme_id,
                 contribution_ids=[c for c, _ in hits],
                 reason=(
-                    f"{where}, {plural(len(hits), 'comment')} divide the opinion groups: {ga} mostly agreed "
+                    f"{where}, {plural(len(hits), 'comment')} {'divides' if len(hits) == 1 else 'divide'} the "
+                    f"opinion groups: {ga} mostly agreed "
                     f"and {gd} mostly disagreed."
                 ),
                 stats={
@@ -335,7 +334,7 @@ def _statement(data: SectionData, view: MinorityView, index: dict[str, int]) -> 
             used.add(seg.contribution_id)
     centre = unit(vecs.mean(axis=0))
     quotes = []
-    for i in np.lexsort((np.arange(len(segs)), -(vecs @ centre))):
+    for i in np.lexsort((np.arange(len(segs)), -np.round(vecs @ centre, 4))):  # robust to the last bits
         if segs[i].contribution_id not in used and len(quotes) < 2:
             used.add(segs[i].contribution_id)
             quotes.append(

@@ -133,8 +133,10 @@ def choose_title(texts: list[str], vectors: np.ndarray, taken: set[str], conside
         return None
     centre = vectors.mean(axis=0)
     centre = centre / (np.linalg.norm(centre) or 1.0)
-    centrality = vectors @ centre
-    order = np.lexsort((np.arange(len(texts)), -centrality))[:consider]  # ties by position: deterministic
+    # rounded: the last bits of a float differ with the batch an embedding was computed in (cache warm or cold),
+    # and a title must not flip on them; ties go to the earlier member
+    centrality = np.round(vectors @ centre, 4)
+    order = np.lexsort((np.arange(len(texts)), -centrality))[:consider]
     best: TitleChoice | None = None
     for i in order:
         start, end = trim(texts[i])
@@ -142,7 +144,7 @@ def choose_title(texts: list[str], vectors: np.ndarray, taken: set[str], conside
         shown = _shown(text)
         if not text or shown.lower() in taken:
             continue
-        score = float(centrality[i]) + _quality(text)
+        score = round(float(centrality[i]) + _quality(text), 4)
         if best is None or score > best.score:
             best = TitleChoice(int(i), start, end, shown, score)
     return best

@@ -424,7 +424,8 @@ def report(request: Request, project_id: str, run_id: str) -> Response:
 def export(request: Request, project_id: str, run_id: str, kind: str, inline: int = 0) -> Response:
     _require(request, project_id)
     revision, s = _result(request, project_id, run_id)
-    title = f"Synthesis report (revision {revision})"
+    with request.app.state.db.session() as session:
+        title = svc.report_title(session, project_id, run_id, revision)
     disposition = {} if inline else {"Content-Disposition": f'attachment; filename="synthesis-r{revision}.{kind}"'}
     if kind == "html":
         return HTMLResponse(render_html(s, None, title), headers={**disposition, **report_headers()})
