@@ -256,6 +256,25 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another, in order
         ],
         ["delete a project", "audit trail erased, no record", "audit kept, ends in project.delete; deletion record"],
         ["edit form with `Referer: https://evil.example/`", "redirected off-site", "redirect to the run overview"],
+        # found by a second review of the fix itself
+        [
+            "verify the chain while events are appended",
+            "(after the first fix) 249/901 checks on PostgreSQL, 314/786 on SQLite said 'broken'",
+            "0 of 150 (the head is read first; test_verify_is_not_fooled_…)",
+        ],
+        [
+            "8 processes create the audit key at once",
+            "(after the first fix) 60/100 rounds: some used an empty key",
+            "one non-empty key, mode 0600 (written whole, then linked into place)",
+        ],
+        ["a key named with 200 characters uploads (PostgreSQL)", "400: actor too long for the audit log", "200"],
+        ["NUL in a contribution or project name", "SQLite 201, PostgreSQL 400", "422 on both"],
+        ["`Transfer-Encoding: Chunked` (httptools) without a key", "body read before the 401", "401, body unread"],
+        ["an unhandled error", "500 without security headers", "500 problem with every header"],
+        ["`--root-path /synth`", "uploads held to the 1 MB limit; pages without their CSP", "paths matched without it"],
+        ["browser upload over the limit", "a raw JSON 413 page", "back to the project page with the reason"],
+        ["cancel while a worker claims the run", "'cancelled' but the worker carried on", "202 and the worker stops"],
+        ["downgrade migration 0002 on SQLite", "every contribution deleted (cascade)", "data kept"],
     ]
     write_section(
         "security",

@@ -31,15 +31,29 @@ def audit_key() -> bytes:
         return os.environ["SYNTH_AUDIT_KEY"].encode()
     path = _key_file()
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+        _create(path)
+    key = path.read_text().strip().encode()
+    if not key:
+        raise RuntimeError(f"the audit key file {path} is empty; restore it or set SYNTH_AUDIT_KEY")
+    return key
+
+
+def _create(path: Path) -> None:
+    """Write the new key in full to a private temporary file, then link it into place: a process starting at
+    the same moment either finds no file or the whole key, never an empty one; the first link wins."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:  # another process made it first: use theirs
+        pass
+    finally:
+        tmp.unlink()
 
 
 def _mac(message: str) -> str:

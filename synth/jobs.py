@@ -55,9 +55,15 @@ class Worker:
         cutoff = now() - timedelta(seconds=self.stale_after)
         n = 0
         with self.db.session() as s:
-            for r in s.scalars(select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff)):
+            stale = (
+                select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff).with_for_update(skip_locked=True)
+            )
+            for r in s.scalars(stale):
                 n += 1
-                if r.attempts >= self.max_attempts:
+                if r.cancel_requested:  # asked to stop, then its worker died: it stays stopped
+                    r.status, r.finished_at = "cancelled", now()
+                    audit(s, r.project_id, "worker", "run.cancelled", r.id, None, {"reason": "worker stopped"})
+                elif r.attempts >= self.max_attempts:
                     r.status, r.finished_at = "failed", now()
                     r.error = f"interrupted {r.attempts} times (worker stopped); not retried"
                     audit(s, r.project_id, "worker", "run.failed", r.id, None, {"error": r.error})

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from synth.audit_key import event_mac, head_mac, same
@@ -228,21 +228,29 @@ def verify_chain(s: Session, project_id: str) -> tuple[bool, int | None]:
     """(intact, first broken seq). Each event's hash must match its content, link to the one before and carry
     the server's MAC (so recomputed hashes show); the newest event must be the one the project's MACed head
     names (so deleted newest events show). A deleted project's chain ends at its deletion record."""
+    # The head is read first and only events up to it are checked: an append that commits while we read adds
+    # events past the head, which is not tampering.
+    project = s.get(Project, project_id)
+    record = None
+    if project is None:
+        record = s.scalar(select(ProjectDeletion).where(ProjectDeletion.project_id == project_id))
+    head_seq = project.audit_seq if project is not None else (record.audit_seq if record is not None else None)
+    events = audit_events(s, project_id)
+    if head_seq is not None:
+        events = [e for e in events if e.seq <= head_seq]
     prev, last = GENESIS, None
-    for e in audit_events(s, project_id):
+    for e in events:
         if e.seq != (last.seq + 1 if last else 1) or e.prev_hash != prev or _event_hash(e) != e.hash:
             return False, e.seq
         if not same(e.mac, event_mac(e.hash)):
             return False, e.seq
         prev, last = e.hash, e
-    project = s.get(Project, project_id)
     if project is not None:
-        head_seq, head = project.audit_seq, project.audit_head_mac
+        head = project.audit_head_mac
+    elif record is not None:
+        head = record.mac
     else:
-        record = s.scalar(select(ProjectDeletion).where(ProjectDeletion.project_id == project_id))
-        if record is None:
-            return (last is None), (None if last is None else 1)
-        head_seq, head = record.audit_seq, record.mac
+        return (last is None), (None if last is None else 1)
     seq, digest = (last.seq, last.hash) if last else (0, GENESIS)
     if seq != head_seq or (seq and not same(head, head_mac(project_id, seq, digest))):
         return False, min(seq, head_seq) + 1
@@ -458,10 +466,13 @@ def cancel_run(s: Session, project_id: str, run_id: str, actor: str) -> Run:
     run = get_run(s, project_id, run_id)
     if run.status in ("succeeded", "failed", "cancelled"):
         raise Conflict(f"run is already {run.status}")
-    if run.status == "queued":
-        run.status = "cancelled"
-    else:
-        run.cancel_requested = True
+    # conditional: a worker may be claiming the run at this moment; then it is asked to stop instead
+    taken = s.execute(
+        update(Run).where(Run.id == run_id, Run.status == "queued").values(status="cancelled", finished_at=now())
+    ).rowcount
+    if not taken:
+        s.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
+    s.refresh(run)
     audit(s, project_id, actor, "run.cancel", run_id)
     return run
 

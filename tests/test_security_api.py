@@ -585,3 +585,185 @@ def test_a_huge_text_is_excluded_with_its_reason_not_a_failed_run() -> None:
     assert [e.contribution_id for e in prepared.excluded] == ["huge"]
     assert "over the limit of 100,000" in prepared.excluded[0].reason
     assert [s.contribution_id for s in prepared.segments] == ["ok"]
+
+
+# --- the second review's findings ---------------------------------------------------------------------
+
+
+def test_verify_is_not_fooled_by_appends_while_it_reads(api: TestClient) -> None:
+    """Appends that commit while the chain is read are past the head it read first: never a false alarm."""
+    from synth.projects import audit
+
+    pid, _ = make_project(api)
+    db = api.app.state.db
+    stop = threading.Event()
+
+    def append() -> None:
+        while not stop.is_set():
+            with db.session() as s:
+                audit(s, pid, "test", "noise", "x")
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        results = []
+        for _ in range(150):
+            with db.session() as s:
+                results.append(verify_chain(s, pid))
+    finally:
+        stop.set()
+        writer.join()
+    assert results.count((True, None)) == len(results)
+
+
+def test_processes_starting_together_share_one_audit_key(tmp_path: Path) -> None:
+    """Eight processes create the key file at once: all read the same, non-empty key."""
+    import sys
+
+    path = tmp_path / "audit.key"
+    code = "from synth.audit_key import audit_key; print(audit_key().decode())"
+    env = {**os.environ, "SYNTH_AUDIT_KEY_FILE": str(path)}
+    env.pop("SYNTH_AUDIT_KEY", None)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(8)
+    ]
+    keys = {p.communicate()[0].strip() for p in procs}
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_long_key_names_still_fit_the_audit_log(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    made = api.post(f"/v1/projects/{pid}/keys", json={"role": "platform", "name": "n" * 200}, headers=h(keys["admin"]))
+    one = {"contributions": [{"id": "1", "text": "A point."}]}
+    r = api.post(f"/v1/projects/{pid}/contributions", json=one, headers=h(made.json()["key"]))
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("where", ["text", "id", "project"])
+def test_nul_characters_are_refused_alike_on_every_database(api: TestClient, where: str) -> None:
+    pid, keys = make_project(api)
+    if where == "project":
+        r = api.post("/v1/projects", json={"name": "a\x00b"}, headers=h(keys["admin"]))
+    else:
+        item = {"id": "1", "text": "A point."} | {where: "a\x00b"}
+        r = api.post(f"/v1/projects/{pid}/contributions", json={"contributions": [item]}, headers=h(keys["platform"]))
+    assert r.status_code == 422 and "NUL" in r.text
+
+
+def test_errors_outside_handlers_still_carry_security_headers(api: TestClient) -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/v1/boom2")
+    def boom() -> None:
+        raise RuntimeError("internal")
+
+    api.app.include_router(router)
+    r = TestClient(api.app, raise_server_exceptions=False).get("/v1/boom2")
+    assert r.status_code == 500 and r.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+
+
+def test_any_transfer_encoding_means_authenticate_before_the_body() -> None:
+    """Servers differ in how they pass `Transfer-Encoding: Chunked` on; the middleware must not care."""
+    import asyncio
+
+    from synth.api.security import SecurityMiddleware
+
+    read: list[int] = []
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001 - an ASGI app that reads the body
+        message = await receive()
+        read.append(len(message.get("body", b"")))
+
+    middleware = SecurityMiddleware(
+        app, limits=lambda: {"body_bytes": 10, "small_body_bytes": 10}, authenticate=lambda _: None
+    )
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"x" * 5, "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/v1/projects", "headers": [(b"transfer-encoding", b"Chunked")]}
+    asyncio.run(middleware(scope, receive, send))
+    assert sent[0]["status"] == 401 and read == []
+
+
+def test_root_path_does_not_change_which_limits_apply() -> None:
+    import asyncio
+
+    from synth.api.security import SecurityMiddleware
+
+    middleware = SecurityMiddleware(None, limits=lambda: {"body_bytes": 100, "small_body_bytes": 10}, authenticate=None)
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def app(scope, receive, send_) -> None:  # noqa: ANN001
+        await send_({"type": "http.response.start", "status": 200, "headers": []})
+        await send_({"type": "http.response.body", "body": b""})
+
+    middleware.app = app
+    scope = {
+        "type": "http",
+        "root_path": "/synth",
+        "path": "/synth/web/projects/p/upload",
+        "headers": [(b"content-length", b"50")],
+    }
+    asyncio.run(middleware(scope, None, send))
+    assert sent[0]["status"] == 200  # the upload limit (100), not the small one (10)
+    assert b"style-src 'self'" in dict(sent[0]["headers"])[b"content-security-policy"]
+
+
+def test_a_browser_upload_over_the_limit_lands_on_its_page_with_the_reason(api: TestClient) -> None:
+    import re
+
+    pid, keys = make_project(api)
+    _web_sign_in(api, keys["facilitator"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', api.get(f"/web/projects/{pid}").text).group(1)
+    big = b"id,text\n" + b"1,aaaa\n" * 40_000  # over the fixture's 200,000-byte limit
+    r = api.post(f"/web/projects/{pid}/upload", data={"csrf": csrf}, files={"file": ("big.csv", big, "text/csv")})
+    assert r.status_code == 200 and "The file is too large" in r.text
+
+
+def test_cancel_during_claim_and_recovery_of_a_cancelled_run(api: TestClient) -> None:
+    pid, keys = make_project(api)
+    upload_polis(api, pid, keys["platform"])
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    db = api.app.state.db
+    assert Worker(db, worker_id="w1").claim() == rid  # claimed just before the cancel arrives
+    r = api.post(f"/v1/projects/{pid}/runs/{rid}/cancel", headers=h(keys["platform"]))
+    assert r.status_code == 202 and r.json()["status"] == "running" and r.json()["cancel_requested"]
+    with db.session() as s:
+        s.get(Run, rid).heartbeat_at = now() - timedelta(minutes=10)  # then the worker died
+    Worker(db, stale_after=60).recover()
+    assert _status(db, rid).status == "cancelled"  # not requeued
+
+
+def test_downgrading_the_security_migration_keeps_the_data(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from synth.formats import LoadedInput
+    from synth.projects import add_contributions
+    from synth.schema import Contribution
+    from synth.store import MIGRATIONS, Database, upgrade
+
+    db = Database(f"sqlite:///{tmp_path / 'down.db'}")
+    upgrade(db.engine)
+    with db.session() as s:
+        pid = create_project(s, "Keep", "test").id
+        add_contributions(s, pid, LoadedInput([Contribution(id="1", text="Keep me.")], [], "x", "x"), "test")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM contributions")).scalar() == 1

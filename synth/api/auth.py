@@ -30,8 +30,9 @@ class Caller:
     @property
     def actor(self) -> str:
         """How the audit log names the caller: the key's given name when it has one."""
-        if self.name:
-            return f"{self.name} ({self.role} key {self.prefix}…)"
+        if self.name:  # shortened: the audit log's actor column holds 200 characters
+            name = self.name if len(self.name) <= 120 else self.name[:119] + "…"
+            return f"{name} ({self.role} key {self.prefix}…)"
         return f"key {self.prefix}… ({self.role})"
 
     def sees(self, project_id: str) -> bool:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from synth.config import SynthConfig
 from synth.schema import Votes
+
+
+def _no_nul(value: str) -> str:
+    """PostgreSQL refuses NUL in text and SQLite keeps it: refused at the door, the same on both."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Strict(BaseModel):
@@ -16,7 +26,7 @@ class Strict(BaseModel):
 
 
 class ProjectIn(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
 
 
 class ProjectOut(BaseModel):
@@ -27,7 +37,7 @@ class ProjectOut(BaseModel):
 
 class KeyIn(Strict):
     role: Literal["facilitator", "reader", "platform", "admin"]
-    name: str = Field("", max_length=200, description="Who holds the key; the audit log names the key by it.")
+    name: Text = Field("", max_length=200, description="Who holds the key; the audit log names the key by it.")
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="None: the key lasts until revoked.")
 
 
@@ -57,13 +67,13 @@ class DeletionOut(BaseModel):
 
 
 class ContributionIn(Strict):
-    id: str = Field(min_length=1, max_length=200)
-    text: str
-    participant_id: str | None = Field(None, max_length=200)
-    group: str | None = Field(None, max_length=200)
-    attributes: dict[str, str] = Field(default_factory=dict)
-    timestamp: str | None = Field(None, max_length=100)
-    question: str | None = Field(None, max_length=2000)
+    id: Text = Field(min_length=1, max_length=200)
+    text: Text
+    participant_id: Text | None = Field(None, max_length=200)
+    group: Text | None = Field(None, max_length=200)
+    attributes: dict[Text, Text] = Field(default_factory=dict)
+    timestamp: Text | None = Field(None, max_length=100)
+    question: Text | None = Field(None, max_length=2000)
     votes: Votes | None = None
 
 

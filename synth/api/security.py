@@ -11,11 +11,13 @@ A pure ASGI middleware, so that it acts on the byte stream itself:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from anyio import to_thread
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from synth.api.problems import PROBLEM
@@ -43,6 +45,8 @@ HEADERS = {
     b"cross-origin-opener-policy": b"same-origin",
 }
 UPLOAD_PATHS = re.compile(r"^/(v1/projects/[^/]+/contributions|web/projects/[^/]+/upload)$")
+WEB_UPLOAD = re.compile(r"^/web/projects/([^/]+)/upload$")
+log = logging.getLogger("synth.api")
 
 
 class BodyTooLarge(HTTPException):
@@ -90,12 +94,17 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        headers = dict(scope["headers"])
+        root = scope.get("root_path", "")
+        path = scope["path"][len(root) :] if root and scope["path"].startswith(root) else scope["path"]
+        headers = {k.lower(): v for k, v in scope["headers"]}
         csp = _csp_for(path).encode()
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in HEADERS.items() if k not in present]
                 if b"content-security-policy" not in present:
@@ -111,12 +120,28 @@ class SecurityMiddleware:
         limit = self._limit(path)
         declared = headers.get(b"content-length", b"").decode("latin-1")
         if declared.isdigit() and int(declared) > limit:
+            if m := WEB_UPLOAD.match(path):  # a browser: back to its page, which says why
+                await send_with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": 303,
+                        "headers": [(b"location", f"{root}/web/projects/{m.group(1)}?error=too-large".encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
             await refuse(413, "Content too large", f"the body is {declared} bytes; the limit is {limit}")
             return
-        has_body = declared not in ("", "0") or b"chunked" in headers.get(b"transfer-encoding", b"")
+        # any Transfer-Encoding means a body (servers differ in how they spell 'chunked')
+        has_body = declared not in ("", "0") or b"transfer-encoding" in headers
         if has_body and path.startswith("/v1/"):
             token = api_token(headers)
-            caller = await to_thread.run_sync(self.authenticate, token) if token else None
+            try:
+                caller = await to_thread.run_sync(self.authenticate, token) if token else None
+            except OperationalError:
+                log.warning("database unavailable while authenticating %s", path)
+                await refuse(503, "Service unavailable", "the database is not reachable; retry")
+                return
             if caller is None:
                 detail = "the API key is not valid" if token else "send an API key in X-API-Key or Authorization"
                 await refuse(401, "Unauthorized", detail)
@@ -134,4 +159,10 @@ class SecurityMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
-        await self.app(scope, limited_receive, send_with_headers)
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except Exception:
+            # Starlette's last-resort handler sits outside this middleware: answer here, headers included
+            log.exception("unhandled error on %s", path)
+            if not started:
+                await refuse(500, "Internal server error", "an unexpected error; it has been logged")

@@ -164,8 +164,12 @@ def projects(request: Request) -> Response:
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
-def project(request: Request, project_id: str) -> Response:
+def project(request: Request, project_id: str, error: str = "") -> Response:
     who = _require(request, project_id)
+    if error == "too-large":  # the security middleware refused an upload over the limit before reading it
+        request.session["error"] = (
+            f"The file is too large: the limit is {request.app.state.limits['body_bytes']} bytes."
+        )
     with request.app.state.db.session() as s:
         try:
             p = svc.get_project(s, project_id)

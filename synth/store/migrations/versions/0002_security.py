@@ -72,9 +72,12 @@ def downgrade() -> None:
     op.drop_table("web_sessions")
     with op.batch_alter_table("audit_events") as b:
         b.drop_column("mac")
-    with op.batch_alter_table("projects") as b:
-        b.drop_column("audit_head_mac")
-        b.drop_column("audit_seq")
+    if op.get_bind().dialect.name != "sqlite":
+        # on SQLite a batch drop rebuilds the table, and the old table's drop would cascade to every
+        # contribution and run: the two columns stay there, unused
+        with op.batch_alter_table("projects") as b:
+            b.drop_column("audit_head_mac")
+            b.drop_column("audit_seq")
     with op.batch_alter_table("api_keys") as b:
         b.drop_column("revoked_at")
         b.drop_column("expires_at")
