@@ -142,6 +142,12 @@ class SynthConfig(BaseModel):
     lone_group_similarity: float = Field(
         0.4, ge=-1.0, le=1.0, description="Lone voices at least this close (average link) form a small distinct group."
     )
+    privacy_floor: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Breakdowns withhold any cell with fewer participants than this, so no table singles out a few.",
+    )
     min_group_participants: int = Field(
         5, ge=1, le=100_000, description="Group over-representation is tested only for groups this big."
     )

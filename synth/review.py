@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from synth.config import SynthConfig, default_cache_dir
+from synth.pipeline.breakdown import breakdowns
 from synth.pipeline.cluster import unit
 from synth.pipeline.embed import embed_texts
 from synth.pipeline.label import SectionData, representatives
@@ -131,11 +132,11 @@ def _refresh(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], c
     )
 
 
-def _rewrite_section(s: Synthesis, sec: Section) -> None:
-    """After a structural edit, every text that depends on the structure is written again: each theme's
-    summary (its title, counts, narrower points), the overview (sizes, the largest themes), and the minority
-    views' links to themes that were merged away. A report then never names a theme, title or count that no
-    longer holds. Reviewers' decisions on sentences that still read the same are kept."""
+def _rewrite_section(s: Synthesis, sec: Section, config: SynthConfig) -> None:
+    """After a structural edit, everything that depends on the structure is made again: each theme's summary
+    (its title, counts, narrower points), the overview (sizes, the largest themes), the minority views' links
+    to themes that were merged away, and the breakdowns. A report then never names a theme, title or count
+    that no longer holds. Reviewers' decisions on sentences that still read the same are kept."""
     for theme in [t for t in sec.themes if t.parent_id is None]:
         _resummarise(s, sec, theme)
     segs = {x.id: x for x in s.segments}
@@ -163,6 +164,7 @@ def _rewrite_section(s: Synthesis, sec: Section) -> None:
         v if v.theme_id in ids or v.theme_id is None else v.model_copy(update={"theme_id": None})
         for v in sec.minority_views
     ]
+    sec.breakdowns = breakdowns(data, sec.themes, config)
     sec.n_contributions = len({x.contribution_id for x in data.segments})
     sec.n_participants = len({data.participant(x.contribution_id) for x in data.segments})
 
@@ -350,7 +352,7 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         summary.sentences[edit.index] = sentence.model_copy(update=update)
     if not isinstance(edit, ReviewSentence):
         for sec in s.sections:
-            _rewrite_section(s, sec)
+            _rewrite_section(s, sec, config)
     s.coverage = coverage_of(s)
     return verify(s, config.min_support, support_score)
 

@@ -121,6 +121,34 @@ class Excluded(_Model):
     duplicate_of: str | None = None
 
 
+class BreakdownCell(_Model):
+    value: str
+    participants: int | None = Field(description="None: fewer than the privacy floor, withheld.")
+    share: float | None = Field(None, description="Of the theme's participants with a value for the dimension.")
+    flag: Literal["over", "under"] | None = Field(
+        None, description="Over- or under-represented against the section (two-sided Fisher, BH-corrected)."
+    )
+    q_value: float | None = None
+
+
+class ThemeBreakdown(_Model):
+    theme_id: str
+    participants: int = Field(description="The theme's participants with a value for the dimension.")
+    cells: list[BreakdownCell]
+
+
+class Breakdown(_Model):
+    """Per theme, how its participants spread over one group column or attribute."""
+
+    dimension: str = Field(description="'group', or an attribute's name.")
+    values: list[str]
+    participants: int
+    overall: dict[str, int | None]
+    overall_share: dict[str, float | None]
+    floor: int = Field(description="Cells under this many participants are withheld.")
+    themes: list[ThemeBreakdown]
+
+
 class Section(_Model):
     """The synthesis of one question (or of the whole input when there is no question column)."""
 
@@ -132,6 +160,7 @@ class Section(_Model):
     summaries: list[Summary]
     unassigned_segment_ids: list[str]
     groups: list[str] = Field(default_factory=list)
+    breakdowns: list[Breakdown] = Field(default_factory=list)
 
 
 class ModelInfo(_Model):

@@ -158,3 +158,24 @@ def test_same_bytes_across_processes(tmp_path: Path, cache_dir: Path) -> None:
         )
         outs.append((tmp_path / name / "synthesis.json").read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_breakdowns_withhold_small_cells_and_flag_with_correction(planted_run: RunResult) -> None:
+    """Per theme and group: counts of participants, nothing under the privacy floor, flags only where the
+    corrected test says so, and the shares agree with the counts."""
+    (group,) = [b for b in planted_run.synthesis.sections[0].breakdowns if b.dimension == "group"]
+    themes = {t.id: t for t in planted_run.synthesis.sections[0].themes}
+    assert set(group.values) == {"con", "pro"} and group.participants == sum(n for n in group.overall.values() if n)
+    withheld = 0
+    for row in group.themes:
+        assert row.participants == themes[row.theme_id].n_participants
+        for cell in row.cells:
+            if cell.participants is None:
+                withheld += 1
+                assert cell.share is None and cell.flag is None
+            else:
+                assert cell.participants >= group.floor
+                assert abs(cell.share - cell.participants / row.participants) < 1e-3
+                assert (cell.flag is not None) == (cell.q_value < 0.05)
+    assert withheld >= 1  # small themes exist in this corpus: the floor is exercised
+    assert any(c.flag == "over" for row in group.themes for c in row.cells)

@@ -34,7 +34,7 @@ from synth.api.problems import Problem
 from synth.formats import InputError, LoadedInput, load_uploaded
 from synth.report import render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
-from synth.schema import Contribution, MinorityView, Summary, Synthesis, Theme
+from synth.schema import Breakdown, Contribution, MinorityView, Summary, Synthesis, Theme
 
 router = APIRouter(prefix="/v1")
 CAN_READ, CAN_UPLOAD, CAN_RUN, CAN_EDIT, CAN_ADMIN = (
@@ -470,6 +470,14 @@ def minority_views(
     project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
 ) -> Any:
     return [v for sec in load_result(request, project_id, run_id, revision)[1].sections for v in sec.minority_views]
+
+
+@router.get(RESULT + "/breakdowns", response_model=list[Breakdown], tags=["results"])
+def breakdowns(
+    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+) -> Any:
+    """Per theme, its participants by group and by attribute value (cells under the privacy floor withheld)."""
+    return [b for sec in load_result(request, project_id, run_id, revision)[1].sections for b in sec.breakdowns]
 
 
 @router.get(RESULT + "/summaries", response_model=list[Summary], tags=["results"])

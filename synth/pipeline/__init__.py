@@ -11,6 +11,7 @@ import numpy as np
 
 from synth.config import SynthConfig, default_cache_dir
 from synth.formats import LoadedInput
+from synth.pipeline.breakdown import breakdowns
 from synth.pipeline.cluster import cluster
 from synth.pipeline.embed import embed_texts
 from synth.pipeline.label import SectionData, label_themes
@@ -90,6 +91,7 @@ def run(
                 summaries=summaries,
                 unassigned_segment_ids=[data.segments[i].id for i in unassigned],
                 groups=data.groups(),
+                breakdowns=breakdowns(data, themes, config),
             )
         )
         if progress:

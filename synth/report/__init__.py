@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import BaseLoader, Environment, PackageLoader
 from markupsafe import Markup
 
-from synth.schema import Synthesis, Theme
+from synth.schema import Synthesis
 
 # The characters that make emphasis, code, links, images and table cells inline. Values are never printed at a
 # line's start and their line breaks are folded, so block syntax (headings, lists, quotes) cannot start.
@@ -72,32 +72,6 @@ def report_headers() -> dict[str, str]:
     }
 
 
-def size_chart(themes: list[Theme], width: int = 640) -> Markup:
-    """Horizontal bars of theme sizes as inline SVG (no script, prints well)."""
-    from markupsafe import escape
-
-    top = [t for t in themes if t.parent_id is None]
-    if not top:
-        return Markup("")
-    bar_h, gap, label_w = 18, 6, 260
-    most = max(t.n_contributions for t in top)
-    height = len(top) * (bar_h + gap)
-    rows = []
-    for i, t in enumerate(top):
-        y = i * (bar_h + gap)
-        w = max(1.0, (width - label_w - 60) * t.n_contributions / most)
-        rows.append(
-            f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(t.label[:40])}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#3b6ea8"><title>{escape(t.label)}: '
-            f"{t.n_contributions} contributions</title></rect>"
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 13}">{t.n_contributions}</text>'
-        )
-    return Markup(
-        f'<svg role="img" aria-label="Theme sizes in contributions" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width}" height="{height}" font-size="12" font-family="sans-serif">{"".join(rows)}</svg>'
-    )
-
-
 def _context(synthesis: Synthesis, timings: dict[str, float] | None, title: str) -> dict:
     anchors = {c.id: f"c{i + 1}" for i, c in enumerate(synthesis.contributions)}
     excluded = {e.contribution_id: e for e in synthesis.excluded}
@@ -110,7 +84,6 @@ def _context(synthesis: Synthesis, timings: dict[str, float] | None, title: str)
         "excluded": excluded,
         "segments": segments,
         "contributions": {c.id: c for c in synthesis.contributions},
-        "size_chart": size_chart,
         "css": report_css()[0],
         "csp": report_csp(),
     }
