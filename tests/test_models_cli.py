@@ -34,7 +34,7 @@ def test_cli_run_writes_reports(tmp_path: Path, cache_dir: Path, monkeypatch: py
         assert (tmp_path / name).stat().st_size > 0
     data = json.loads((tmp_path / "synthesis.json").read_text())
     html = (tmp_path / "report.html").read_text()
-    assert "Minority views" in html and "Method" in html and "<svg" in html
+    assert "Minority views" in html and "Method" in html and "<meter" in html  # the themes table with its bars
     # every citation link in the report jumps to an anchor that exists in the appendix
     import re
 

@@ -302,7 +302,7 @@ def test_run_overview(tab: Tab, server: dict, seeded: dict) -> None:
 
 def test_every_theme_page(tab: Tab, server: dict, seeded: dict) -> None:
     open_overview(tab, server, seeded)
-    links = tab.page.locator("table a[href*='/themes/']")
+    links = tab.page.locator("table.themes a[href*='/themes/']")
     assert links.count() == seeded["n_themes"]
     found = []
     for i in range(links.count()):
