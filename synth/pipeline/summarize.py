@@ -123,8 +123,12 @@ def overview(
         ]
         sentences.append(
             SummarySentence(
-                text=f"{plural(len(views), 'minority view')} stand{'s' if len(views) == 1 else ''} apart from the "
-                "main themes and are set out below so that they are not lost.",
+                text=(
+                    "1 minority view stands apart from the main themes and is set out below so that it is not lost."
+                    if len(views) == 1
+                    else f"{len(views)} minority views stand apart from the main themes and are set out below so "
+                    "that they are not lost."
+                ),
                 citations=cite(cited),
                 kind="count",
             )

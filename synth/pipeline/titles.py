@@ -22,7 +22,8 @@ _DANGLING = {
 }  # fmt: skip
 # Openers a careful writer would drop: discourse markers and hedges that carry no content.
 _OPENERS = re.compile(
-    r"^\W*(?:(?:and|but|so|also|yes|no|well|ok|okay|however|plus|moreover|furthermore|additionally|"
+    r"^\W*(?:(?:\d{1,3}|[a-z])[.)]\s+|"  # a list's numbering: "1. ", "21) ", "a) "
+    r"(?:and|but|so|also|yes|no|well|ok|okay|however|plus|moreover|furthermore|additionally|"
     r"honestly|personally|basically|overall|firstly|secondly|finally)\b[\s,:;-]*|"
     r"(?:i|we)\s+(?:really\s+|strongly\s+|do\s+|personally\s+)?(?:think|believe|feel|agree|suggest|would say|"
     r"would like to see|want to see)\s+(?:that\s+)?|"
@@ -108,8 +109,7 @@ def _quality(text: str) -> float:
     n = len(words)
     if n < MIN_WORDS:
         penalty -= 0.15
-    if n > MAX_WORDS:
-        penalty -= 0.01 * (n - MAX_WORDS)
+    penalty -= 0.008 * max(0, n - 8)  # expert key points run to about eight words
     if words[0] in _DANGLING or words[0] in _LOOSE_END:
         penalty -= 0.12  # opens on a reference to something outside it, or mid-clause
     if "?" in text:
