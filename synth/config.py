@@ -52,6 +52,14 @@ class SynthConfig(BaseModel):
     )
 
     # embed
+    shared_phrase_share: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Two- or three-word phrases found in this share of a section's passages (the conversation's "
+        "or motion's own name, e.g. 'bowling green') are left out of what is embedded, so that themes form on "
+        "what is said; 0 turns it off.",
+    )
     batch_size: int = Field(64, ge=1, le=1024, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
 
     # cluster

@@ -179,3 +179,16 @@ def test_breakdowns_withhold_small_cells_and_flag_with_correction(planted_run: R
                 assert (cell.flag is not None) == (cell.q_value < 0.05)
     assert withheld >= 1  # small themes exist in this corpus: the floor is exercised
     assert any(c.flag == "over" for row in group.themes for c in row.cells)
+
+
+def test_a_shared_name_is_left_out_of_what_is_embedded() -> None:
+    """'Bowling Green needs …' comments must not form a theme by the name they share: a capitalised name in a
+    large share of passages is left out of the embedded text; lower-case phrases (the content) stay."""
+    from synth.pipeline.prepare import embedding_texts
+
+    texts = [f"Bowling Green needs {x}." for x in ("a park", "more buses", "food", "trees")] * 5 + [
+        f"We need {x} and safer roads." for x in ("lighting", "sidewalks", "crossings", "lanes")
+    ] * 5
+    out = embedding_texts(texts, [None] * len(texts), 0.05)
+    assert out[0] == "needs a park." and out[20] == texts[20]  # the name goes; 'safer roads' (lower case) stays
+    assert embedding_texts(texts, [None] * len(texts), 0.0)[0] == texts[0]  # 0 turns it off

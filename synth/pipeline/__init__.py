@@ -16,7 +16,7 @@ from synth.pipeline.cluster import cluster
 from synth.pipeline.embed import embed_texts
 from synth.pipeline.label import SectionData, label_themes
 from synth.pipeline.minority import find_minority_views
-from synth.pipeline.prepare import normalise, prepare
+from synth.pipeline.prepare import embedding_texts, prepare
 from synth.pipeline.summarize import summarize
 from synth.pipeline.verify import verify
 from synth.provenance import coverage, metadata
@@ -55,10 +55,15 @@ def run(
 
     prepared = prepare(loaded.contributions, loaded.excluded, config, progress, cache)
     lap("prepare")
-    vectors = embed_texts([normalise(s.text) for s in prepared.segments], cache, config.batch_size, progress)
+    by_id = {c.id: c for c in prepared.contributions}
+    texts = embedding_texts(
+        [s.text for s in prepared.segments],
+        [by_id[s.contribution_id].question for s in prepared.segments],
+        config.shared_phrase_share,
+    )
+    vectors = embed_texts(texts, cache, config.batch_size, progress)
     lap("embed")
 
-    by_id = {c.id: c for c in prepared.contributions}
     questions = list(dict.fromkeys(by_id[s.contribution_id].question for s in prepared.segments))
     sections = []
     for q_no, question in enumerate(questions, start=1):

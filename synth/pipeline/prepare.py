@@ -179,3 +179,47 @@ def prepare(
     order = {c.id: i for i, c in enumerate(contributions)}
     excluded.sort(key=lambda e: order[e.contribution_id])
     return PreparedCorpus(contributions, excluded, segments, lemmas, duplicates)
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+def shared_phrases(texts: list[str], share: float) -> set[tuple[str, ...]]:
+    """Names of two or three words found in at least `share` of the texts and written as a name (capitalised)
+    in most of them: the place or body the conversation is about ("Bowling Green", "Warren County"). Present in
+    every kind of contribution, such a name pulls unrelated ones together. Lower-case phrases are left alone:
+    on argument and intent corpora they are the content ("assisted suicide", "my card")."""
+    if share <= 0 or len(texts) < 20:
+        return set()
+    seen: dict[tuple[str, ...], int] = {}
+    named: dict[tuple[str, ...], int] = {}
+    for text in texts:
+        words = _TOKEN.findall(text)
+        grams = {tuple(words[i : i + n]) for n in (2, 3) for i in range(len(words) - n + 1)}
+        lowered = {tuple(w.lower() for w in g) for g in grams}
+        for g in lowered:
+            seen[g] = seen.get(g, 0) + 1
+        for g in {tuple(w.lower() for w in g) for g in grams if all(w[:1].isupper() for w in g)}:
+            named[g] = named.get(g, 0) + 1
+    return {g for g, n in seen.items() if n >= share * len(texts) and named.get(g, 0) * 2 >= n}
+
+
+def embedding_texts(texts: list[str], sections: list[object], share: float) -> list[str]:
+    """What each passage is embedded as: normalised, without the phrases its whole section shares (see
+    shared_phrases), so that themes form on what is said rather than on the prompt's words. Quotes, titles and
+    keywords still come from the original text."""
+    out = [normalise(t) for t in texts]
+    by_section: dict[object, list[int]] = {}
+    for i, sec in enumerate(sections):
+        by_section.setdefault(sec, []).append(i)
+    for members in by_section.values():
+        phrases = shared_phrases([out[i] for i in members], share)
+        if not phrases:
+            continue
+        longest = sorted({" ".join(p) for p in phrases}, key=lambda p: (-len(p), p))
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in longest) + r")\b", re.IGNORECASE)
+        for i in members:
+            stripped = " ".join(pattern.sub(" ", out[i]).split())
+            if len(_TOKEN.findall(stripped)) >= 2:  # a passage that is only the phrase keeps it
+                out[i] = stripped
+    return out
