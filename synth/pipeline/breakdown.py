@@ -31,6 +31,17 @@ def dimensions(data: SectionData) -> dict[str, dict[str, str]]:
     return {d: m for d, m in dims.items() if 2 <= len(set(m.values())) <= MAX_VALUES}
 
 
+def _complement(cells: list[BreakdownCell]) -> list[BreakdownCell]:
+    """Secondary suppression: with the row's total known, one withheld cell could be worked out from the others,
+    so the smallest shown cell is withheld with it."""
+    hidden = [c for c in cells if c.participants is None]
+    shown = [c for c in cells if c.participants is not None]
+    if len(hidden) != 1 or not shown:
+        return cells
+    smallest = min(shown, key=lambda c: (c.participants, c.value))
+    return [c.model_copy(update={"participants": None, "share": None}) if c is smallest else c for c in cells]
+
+
 def breakdowns(data: SectionData, themes: list[Theme], config: SynthConfig) -> list[Breakdown]:
     floor = config.privacy_floor
     top = [t for t in themes if t.parent_id is None]
@@ -40,6 +51,9 @@ def breakdowns(data: SectionData, themes: list[Theme], config: SynthConfig) -> l
         values = sorted(set(member_of.values()))
         everyone = set(member_of)
         overall = {v: sum(1 for p in everyone if member_of[p] == v) for v in values}
+        shown_overall = {v for v, n in overall.items() if n >= floor}
+        if len(shown_overall) == len(values) - 1 and shown_overall:  # secondary suppression, as in _complement
+            shown_overall.discard(min(shown_overall, key=lambda v: (overall[v], v)))
         rows = []
         for t in top:
             inside = {data.participant(c) for c in t.contribution_ids} & everyone
@@ -58,13 +72,15 @@ def breakdowns(data: SectionData, themes: list[Theme], config: SynthConfig) -> l
                 if shown and inside and len(inside) < len(everyone):
                     p = float(fisher_exact([[a, b], [c, d]], alternative="two-sided").pvalue)
                     tests.append((len(out), len(rows), len(cells) - 1, p))
-            rows.append(ThemeBreakdown(theme_id=t.id, participants=len(inside), cells=cells))
+            rows.append(ThemeBreakdown(theme_id=t.id, participants=len(inside), cells=_complement(cells)))
         out.append(
             Breakdown(
                 dimension=dim,
                 values=values,
-                overall={v: (n if n >= floor else None) for v, n in overall.items()},
-                overall_share={v: round(n / len(everyone), 4) if n >= floor else None for v, n in overall.items()},
+                overall={v: n if v in shown_overall else None for v, n in overall.items()},
+                overall_share={
+                    v: round(n / len(everyone), 4) if v in shown_overall else None for v, n in overall.items()
+                },
                 participants=len(everyone),
                 floor=floor,
                 themes=rows,
@@ -74,6 +90,8 @@ def breakdowns(data: SectionData, themes: list[Theme], config: SynthConfig) -> l
         qs = false_discovery_control([p for *_, p in tests])
         for (bi, ri, ci, _), q in zip(tests, qs, strict=True):
             cell = out[bi].themes[ri].cells[ci]
+            if cell.participants is None:  # withheld by secondary suppression: no flag either
+                continue
             overall_share = out[bi].overall_share[cell.value]
             flag = None
             if q < config.group_fdr and cell.share is not None and overall_share is not None:
