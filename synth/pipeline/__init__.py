@@ -16,7 +16,7 @@ from synth.pipeline.cluster import cluster
 from synth.pipeline.embed import embed_texts
 from synth.pipeline.label import SectionData, label_themes
 from synth.pipeline.minority import find_minority_views
-from synth.pipeline.prepare import embedding_texts, prepare
+from synth.pipeline.prepare import embedding_texts, normalise, prepare
 from synth.pipeline.summarize import summarize
 from synth.pipeline.verify import verify
 from synth.provenance import coverage, metadata
@@ -76,6 +76,7 @@ def run(
             contributions=by_id,
             duplicates=prepared.duplicates,
             lemmas=prepared.lemmas,
+            embed=lambda texts: embed_texts([normalise(x) for x in texts], cache, config.batch_size),
         )
         clustering = cluster(data.vectors, config)
         lap("cluster")

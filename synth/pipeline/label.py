@@ -6,6 +6,7 @@ term's frequency over all themes), so words common to every theme ("think", "peo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +108,7 @@ class SectionData:
     contributions: dict  # id -> Contribution
     duplicates: dict[str, list[str]]
     lemmas: dict[str, str]
+    embed: Callable[[list[str]], np.ndarray] | None = None  # the run's model and cache (titles); None: unused
 
     def participant(self, contribution_id: str) -> str:
         """A contribution with no participant id counts as its own participant."""
@@ -152,7 +154,7 @@ def build_theme(
             group_counts[pid_group[1]] = group_counts.get(pid_group[1], 0) + 1
     keywords = model.keywords_for(idx, n_keywords)
     reps = representatives(vecs, n_representatives(len(segs), n_reps_max), diversity)
-    title = choose_title([s.text for s in segs], vecs, taken)
+    title = choose_title([s.text for s in segs], vecs, taken, embed=data.embed)
     citation = None
     if title is not None:
         taken.add(title.text.lower())

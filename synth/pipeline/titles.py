@@ -11,6 +11,7 @@ The label is a short noun phrase from the title for tables and charts, chosen by
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,7 +110,7 @@ def _quality(text: str) -> float:
     n = len(words)
     if n < MIN_WORDS:
         penalty -= 0.15
-    penalty -= 0.008 * max(0, n - 8)  # expert key points run to about eight words
+    penalty -= 0.015 * max(0, n - 8)  # expert key points run to about eight words
     if words[0] in _DANGLING or words[0] in _LOOSE_END:
         penalty -= 0.12  # opens on a reference to something outside it, or mid-clause
     if "?" in text:
@@ -126,9 +127,17 @@ def _shown(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def choose_title(texts: list[str], vectors: np.ndarray, taken: set[str], consider: int = 25) -> TitleChoice | None:
+def choose_title(
+    texts: list[str],
+    vectors: np.ndarray,
+    taken: set[str],
+    consider: int = 25,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> TitleChoice | None:
     """The best title among the members (`texts`, with their unit `vectors`), not already in `taken`
-    (lower-cased titles of the section's other themes). Central members are considered first."""
+    (lower-cased titles of the section's other themes). The most central members are the candidates; with
+    `embed`, each is scored by what its trimmed words say (closer to the theme's centre is better), since a
+    cut sentence can drift from the whole one (on ArgKP train this raised title cosine by 0.02)."""
     if not texts:
         return None
     centre = vectors.mean(axis=0)
@@ -137,14 +146,21 @@ def choose_title(texts: list[str], vectors: np.ndarray, taken: set[str], conside
     # and a title must not flip on them; ties go to the earlier member
     centrality = np.round(vectors @ centre, 4)
     order = np.lexsort((np.arange(len(texts)), -centrality))[:consider]
+    spans = {int(i): trim(texts[i]) for i in order}
+    trimmed_centrality: dict[int, float] = {}
+    if embed is not None:  # what the title says once trimmed, not what the whole sentence said
+        keys = [i for i in spans if texts[i][slice(*spans[i])]]
+        if keys:
+            vecs = embed([texts[i][slice(*spans[i])] for i in keys])
+            trimmed_centrality = {i: round(float(v @ centre), 4) for i, v in zip(keys, vecs, strict=True)}
     best: TitleChoice | None = None
     for i in order:
-        start, end = trim(texts[i])
+        start, end = spans[int(i)]
         text = texts[i][start:end]
         shown = _shown(text)
         if not text or shown.lower() in taken:
             continue
-        score = round(float(centrality[i]) + _quality(text), 4)
+        score = round(trimmed_centrality.get(int(i), float(centrality[i])) + _quality(text), 4)
         if best is None or score > best.score:
             best = TitleChoice(int(i), start, end, shown, score)
     return best
