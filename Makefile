@@ -27,8 +27,9 @@ demo: $(STAMP)
 	$(BIN)/synth run $(DEMO_INPUT) --out out/demo
 	@echo "open out/demo/report.html"
 
+# The API suite runs on SQLite and on PostgreSQL: a local cluster is started unless SYNTH_TEST_POSTGRES_URL names one.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	SYNTH_TEST_POSTGRES_URL="$${SYNTH_TEST_POSTGRES_URL:-$$(bash .ci/postgres.sh)}" $(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check synth tests eval

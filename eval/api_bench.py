@@ -5,10 +5,7 @@ Writes the table into eval/RESULTS.md (section "api-bench")."""
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,16 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from eval.common import DATASETS, ROOT, machine, read_csv, table, write_section
+from eval.common import DATASETS, machine, read_csv, synth_server, table, write_section
 
 REQUESTS = 400
 THREADS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load(client: httpx.Client, method: str, path: str, bodies: list | None, threads: int) -> tuple[float, list[float]]:
@@ -44,26 +35,9 @@ def load(client: httpx.Client, method: str, path: str, bodies: list | None, thre
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="synth-api-bench-"))
     env = {**os.environ, "SYNTH_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}"}
-    key = subprocess.run(
-        [sys.executable, "-m", "synth.cli", "create-key"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout.strip()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "synth.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     rows = []
-    try:
+    with synth_server(env) as (_, port, key):
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=120)
-        for _ in range(200):
-            try:
-                client.get("/v1/projects")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         pid = client.post("/v1/projects", json={"name": "bench"}).json()["id"]
         args = read_csv(DATASETS / "argkp" / "arguments_train.csv")[:2000]
         client.post(
@@ -96,9 +70,6 @@ def main() -> None:
                 q = statistics.quantiles(lat, n=100)
                 rows.append([name, threads, REQUESTS, f"{rps:.0f}", f"{q[49]:.1f}", f"{q[94]:.1f}"])
                 print(rows[-1], flush=True)
-    finally:
-        server.terminate()
-        server.wait(10)
     write_section(
         "api-bench",
         "\n".join(

@@ -6,6 +6,12 @@ import csv
 import os
 import platform
 import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -48,3 +54,40 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def synth_server(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.Popen, int, str]]:
+    """`synth serve` as its own process on a free loopback port, with an admin key made by `synth create-key`
+    in the same database; yields (process, port, admin key) once the server answers."""
+    import httpx
+
+    cli = [sys.executable, "-m", "synth.cli"]
+    admin = subprocess.run(
+        [*cli, "create-key"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.strip()
+    port = free_port()
+    server = subprocess.Popen(
+        [*cli, "serve", "--port", str(port), *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/v1/projects", headers={"X-API-Key": admin})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield server, port, admin
+    finally:
+        server.terminate()
+        server.wait(10)

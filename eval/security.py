@@ -13,8 +13,6 @@ import os
 import re
 import select
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,15 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from eval.common import ROOT, machine, table, write_section
+from eval.common import ROOT, machine, synth_server, table, write_section
 
 POLIS = ROOT / "tests" / "fixtures" / "polis-brexit"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -80,27 +72,9 @@ def wide_csv(rows: int) -> bytes:
 def main() -> None:  # noqa: PLR0915 - one scenario after another, in order
     tmp = Path(tempfile.mkdtemp(prefix="synth-security-"))
     env = {**os.environ, "SYNTH_DATABASE_URL": f"sqlite:///{tmp / 'sec.db'}", "SYNTH_AUDIT_KEY": "eval"}
-    cli = [sys.executable, "-m", "synth.cli"]
-    admin = subprocess.run(
-        [*cli, "create-key"], env=env, capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout.strip()
-    port = free_port()
-    server = subprocess.Popen(
-        [*cli, "serve", "--port", str(port), "--no-workers-in-process"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     rows: list[list[object]] = []
-    try:
+    with synth_server(env, "--no-workers-in-process") as (server, port, admin):
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": admin}, timeout=120)
-        for _ in range(300):
-            try:
-                client.get("/v1/projects")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         pid = client.post("/v1/projects", json={"name": "attack"}).json()["id"]
         key = client.post(f"/v1/projects/{pid}/keys", json={"role": "facilitator", "name": "F"}).json()
 
@@ -218,9 +192,6 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another, in order
         r = client.get("/web/")
         csp = r.headers.get("content-security-policy", "none")
         rows.append(["security headers on the review pages", "none", f"CSP `{csp}`; X-Frame-Options, nosniff"])
-    finally:
-        server.terminate()
-        server.wait(10)
     rows += [
         [
             "hostile corpus (script, event handlers, `javascript:` URLs, markup in ids, groups, labels, file names, "

@@ -44,10 +44,6 @@ class Conflict(RuntimeError):
     pass
 
 
-class Forbidden(PermissionError):
-    pass
-
-
 class TooLarge(ValueError):
     """An upload or a project over one of the server's limits (HTTP 413)."""
 
@@ -69,6 +65,11 @@ class Limits:
     text_chars: int
     runs_per_project: int
     queued_runs_per_project: int
+
+    @classmethod
+    def of(cls, values: dict[str, int]) -> Limits:
+        """The limits among a server's settings (which also hold limits the service layer does not use)."""
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__})
 
 
 def new_id() -> str:

@@ -62,6 +62,17 @@ class Citation(_Model):
     end: int
     quote: str
 
+    @classmethod
+    def of(cls, segment: Segment, start: int = 0, end: int | None = None) -> Citation:
+        """A segment, or the part of it from `start` to `end` (offsets within the segment's text)."""
+        end = len(segment.text) if end is None else end
+        return cls(
+            contribution_id=segment.contribution_id,
+            start=segment.start + start,
+            end=segment.start + end,
+            quote=segment.text[start:end],
+        )
+
 
 class SummarySentence(_Model):
     text: str

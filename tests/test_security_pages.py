@@ -14,9 +14,7 @@ we reviewed.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ import httpx
 import pytest
 from jinja2 import Environment
 from markdown_it import MarkdownIt
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response
 
 import synth.web
 from synth.api import create_app
@@ -41,16 +39,6 @@ from synth.schema import Synthesis
 from tests.conftest import POLIS, serving
 
 pytestmark = pytest.mark.enable_socket  # the browser and the API client talk to a server on 127.0.0.1
-CHROMIUM = os.environ.get("SYNTH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Every payload that would make an element marks it (data-pwned or id=pwned), so one DOM query finds it.
 ID_PAYLOADS = [
@@ -189,14 +177,6 @@ class Tab:
     def record(self, response: Response) -> None:
         if response.request.resource_type == "document":
             self.headers[response.url.split("#")[0]] = response.headers
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 def open_tab(context: BrowserContext) -> Tab:

@@ -4,14 +4,12 @@ sign in, upload a real Polis export, run, rename, move, reject, export, audit; s
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from synth.api import create_app
 from synth.projects import create_key, create_project
@@ -19,16 +17,6 @@ from tests.conftest import POLIS, serving
 
 pytestmark = pytest.mark.enable_socket  # the browser talks to a server on 127.0.0.1
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = os.environ.get("SYNTH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             }
     with serving(app) as port:
         yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield b
-        b.close()
 
 
 def sign_in(page: Page, url: str, key: str) -> None:

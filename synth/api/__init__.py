@@ -82,7 +82,7 @@ def create_app(
     def authenticate_token(token: str) -> Caller | None:
         with db.session() as s:
             key = authenticate(s, token)
-            return Caller(key.id, key.prefix, key.role, key.project_id, key.name) if key else None
+            return Caller.of(key) if key else None
 
     # Outermost, so the limits and headers hold for every route, error and redirect.
     app.add_middleware(SecurityMiddleware, limits=lambda: app.state.limits, authenticate=authenticate_token)

@@ -35,6 +35,10 @@ class Caller:
             return f"{name} ({self.role} key {self.prefix}…)"
         return f"key {self.prefix}… ({self.role})"
 
+    @classmethod
+    def of(cls, key) -> Caller:  # noqa: ANN001 - synth.store.models.ApiKey
+        return cls(key.id, key.prefix, key.role, key.project_id, key.name)
+
     def sees(self, project_id: str) -> bool:
         return self.project_id is None or self.project_id == project_id
 
@@ -54,7 +58,7 @@ def caller(
         key = authenticate(s, token)
         if key is None:
             raise Problem(401, "Unauthorized", "the API key is not valid")
-        return Caller(key.id, key.prefix, key.role, key.project_id, key.name)
+        return Caller.of(key)
 
 
 def allowed(action: str):  # noqa: ANN201 - a FastAPI dependency

@@ -69,7 +69,6 @@ def _install_domain_errors(app: FastAPI) -> None:
     domain: list[tuple[type[Exception], int, str]] = [
         (svc.NotFound, 404, "Not found"),
         (svc.Conflict, 409, "Conflict"),
-        (svc.Forbidden, 403, "Forbidden"),
         (svc.TooLarge, 413, "Content too large"),
         (EditError, 422, "Edit refused"),
     ]

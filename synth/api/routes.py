@@ -49,8 +49,7 @@ def db(request: Request):  # noqa: ANN201 - Database
 
 
 def limits(request: Request) -> svc.Limits:
-    lim = request.app.state.limits
-    return svc.Limits(**{k: lim[k] for k in svc.Limits.__dataclass_fields__})
+    return svc.Limits.of(request.app.state.limits)
 
 
 def _not_found(exc: Exception) -> Problem:
@@ -136,18 +135,7 @@ def rotate_key(project_id: str, key_id: str, request: Request, who: Caller = CAN
 def list_deletions(request: Request, who: Caller = Depends(global_admin)) -> Any:
     """Every deleted project: who deleted it, when, and the MACed head its audit chain ended on."""
     with db(request).session() as s:
-        return [
-            DeletionOut(
-                project_id=d.project_id,
-                name=d.name,
-                actor=d.actor,
-                deleted_at=d.deleted_at,
-                counts=d.counts,
-                audit_seq=d.audit_seq,
-                audit_head=d.audit_head,
-            )
-            for d in svc.deletions(s)
-        ]
+        return [DeletionOut.model_validate(d, from_attributes=True) for d in svc.deletions(s)]
 
 
 # --- contributions ----------------------------------------------------------------------------------

@@ -158,13 +158,7 @@ def build_theme(
     citation = None
     if title is not None:
         taken.add(title.text.lower())
-        seg = segs[title.segment]
-        citation = Citation(
-            contribution_id=seg.contribution_id,
-            start=seg.start + title.start,
-            end=seg.start + title.end,
-            quote=seg.text[title.start : title.end],
-        )
+        citation = Citation.of(segs[title.segment], title.start, title.end)
     return Theme(
         id=theme_id,
         label=make_label(keywords),
@@ -175,10 +169,7 @@ def build_theme(
         segment_ids=[s.id for s in segs],
         contribution_ids=cids,
         joined_segment_ids=[data.segments[i].id for i in idx if joined[i]],
-        representatives=[
-            Citation(contribution_id=segs[r].contribution_id, start=segs[r].start, end=segs[r].end, quote=segs[r].text)
-            for r in reps
-        ],
+        representatives=[Citation.of(segs[r]) for r in reps],
         n_contributions=len(cids),
         n_participants=len(participants),
         n_duplicates=sum(len(data.duplicates.get(c, [])) for c in cids),

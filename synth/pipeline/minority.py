@@ -325,22 +325,13 @@ def _statement(data: SectionData, view: MinorityView, index: dict[str, int]) -> 
         if title is not None:
             seg = segs[title.segment]
             out["statement"] = title.text
-            out["statement_citation"] = Citation(
-                contribution_id=seg.contribution_id,
-                start=seg.start + title.start,
-                end=seg.start + title.end,
-                quote=seg.text[title.start : title.end],
-            )
+            out["statement_citation"] = Citation.of(seg, title.start, title.end)
             used.add(seg.contribution_id)
     centre = unit(vecs.mean(axis=0))
     quotes = []
     for i in np.lexsort((np.arange(len(segs)), -np.round(vecs @ centre, 4))):  # robust to the last bits
         if segs[i].contribution_id not in used and len(quotes) < 2:
             used.add(segs[i].contribution_id)
-            quotes.append(
-                Citation(
-                    contribution_id=segs[i].contribution_id, start=segs[i].start, end=segs[i].end, quote=segs[i].text
-                )
-            )
+            quotes.append(Citation.of(segs[i]))
     out["quotes"] = quotes
     return out

@@ -10,7 +10,7 @@ from synth.wording import plural
 
 
 def cite(segments: list[Segment]) -> list[Citation]:
-    return [Citation(contribution_id=s.contribution_id, start=s.start, end=s.end, quote=s.text) for s in segments]
+    return [Citation.of(s) for s in segments]
 
 
 def _groups_part(theme: Theme, n_groups: int) -> str:

@@ -48,7 +48,7 @@ def _csrf(request: Request) -> str:
 def _who(request: Request) -> Caller | None:
     """The signed-in caller, checked against the database on every request: a session ends when its holder
     signs out, when it expires, or when its key is revoked or expires. The cookie holds only a random id."""
-    if "who" in request.state._state:
+    if hasattr(request.state, "who"):  # looked up once per request
         return request.state.who
     who = None
     sid = request.session.get("sid")
@@ -56,7 +56,7 @@ def _who(request: Request) -> Caller | None:
         with request.app.state.db.session() as s:
             key = svc.session_key(s, str(sid))
             if key is not None:
-                who = Caller(key.id, key.prefix, key.role, key.project_id, key.name)
+                who = Caller.of(key)
         if who is None:
             request.session.pop("sid", None)
     request.state.who = who
@@ -121,7 +121,7 @@ async def login(request: Request) -> Response:
             key = svc.authenticate(s, token)
             if key is None:
                 return None
-            return Caller(key.id, key.prefix, key.role, key.project_id, key.name), svc.start_session(s, key)
+            return Caller.of(key), svc.start_session(s, key)
 
     signed = await run_in_threadpool(sign_in, str(form.get("key", "")).strip())
     if signed is None:
@@ -208,8 +208,7 @@ async def upload(request: Request, project_id: str) -> Response:
         return back
     has_votes = votes is not None and getattr(votes, "filename", "")
     data, votes_data = await upload.read(), (await votes.read() if has_votes else None)
-    lim = request.app.state.limits
-    limits = svc.Limits(**{k: lim[k] for k in svc.Limits.__dataclass_fields__})
+    limits = svc.Limits.of(request.app.state.limits)
 
     def read_and_store() -> dict:
         loaded = load_uploaded(upload.filename, data, fmt, votes_data)
@@ -236,8 +235,7 @@ async def upload(request: Request, project_id: str) -> Response:
 async def start_run(request: Request, project_id: str) -> Response:
     who = _require(request, project_id, "run")
     await _form(request)
-    lim = request.app.state.limits
-    limits = svc.Limits(**{k: lim[k] for k in svc.Limits.__dataclass_fields__})
+    limits = svc.Limits.of(request.app.state.limits)
 
     def start() -> None:
         with request.app.state.db.session() as s:
