@@ -68,14 +68,39 @@ def _words(text: str) -> list[str]:
 def trim(text: str) -> tuple[int, int]:
     """The span of `text` a title keeps: without a content-free opener, cut at a clause boundary when long,
     without trailing punctuation. Returns (start, end) offsets into `text`."""
-    start = 0
-    m = _OPENERS.match(text)
-    if m and len(_words(text[m.end() :])) >= MIN_WORDS:
-        start = m.end()
+    start = _content_start(text)
     end = len(text)
     if len(_words(text[start:end])) > MAX_WORDS:
         end = _cut(text, start) or end
-    while True:  # drop a loose last word ("... uniforms because") and trailing punctuation
+    return _tidy(text, start, end)
+
+
+def candidate_spans(text: str) -> list[tuple[int, int]]:
+    """Every span of `text` that could stand as a title: the trimmed sentence (see `trim`) and each of its
+    opening clauses that reads as a statement on its own ("School uniforms are expensive" out of "School
+    uniforms are expensive, and parents on low incomes cannot afford them"). Expert key points are short and
+    general, so the shorter clause often says the view better than the whole sentence."""
+    start = _content_start(text)
+    spans = [trim(text)]
+    for pattern in (_PUNCT_CUT, _WORD_CUT):
+        for c in pattern.finditer(text, start):
+            words = _words(text[start : c.start()])
+            if MIN_WORDS <= len(words) <= MAX_WORDS and words[-1].lower() not in _LOOSE_END:
+                span = _tidy(text, start, c.start())
+                if span not in spans:
+                    spans.append(span)
+    return spans
+
+
+def _content_start(text: str) -> int:
+    """Where the content starts once a content-free opener ("I think that", "Firstly,") is dropped."""
+    m = _OPENERS.match(text)
+    return m.end() if m and len(_words(text[m.end() :])) >= MIN_WORDS else 0
+
+
+def _tidy(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop a loose last word ("... uniforms because"), trailing punctuation and leading non-words."""
+    while True:
         while end > start and not (text[end - 1].isalnum() or text[end - 1] in ")%”\"'"):
             end -= 1
         words = _words(text[start:end])
@@ -146,23 +171,21 @@ def choose_title(
     # and a title must not flip on them; ties go to the earlier member
     centrality = np.round(vectors @ centre, 4)
     order = np.lexsort((np.arange(len(texts)), -centrality))[:consider]
-    spans = {int(i): trim(texts[i]) for i in order}
-    trimmed_centrality: dict[int, float] = {}
-    if embed is not None:  # what the title says once trimmed, not what the whole sentence said
-        keys = [i for i in spans if texts[i][slice(*spans[i])]]
-        if keys:
-            vecs = embed([texts[i][slice(*spans[i])] for i in keys])
-            trimmed_centrality = {i: round(float(v @ centre), 4) for i, v in zip(keys, vecs, strict=True)}
+    candidates = [(int(i), span) for i in order for span in (candidate_spans(texts[i]) if embed else [trim(texts[i])])]
+    candidates = [(i, span) for i, span in candidates if texts[i][slice(*span)]]
+    said: dict[tuple[int, tuple[int, int]], float] = {}
+    if embed is not None and candidates:  # what the title says once trimmed, not what the whole sentence said
+        vecs = embed([texts[i][slice(*span)] for i, span in candidates])
+        said = {key: round(float(v @ centre), 4) for key, v in zip(candidates, vecs, strict=True)}
     best: TitleChoice | None = None
-    for i in order:
-        start, end = spans[int(i)]
+    for i, (start, end) in candidates:
         text = texts[i][start:end]
         shown = _shown(text)
-        if not text or shown.lower() in taken:
+        if shown.lower() in taken:
             continue
-        score = round(trimmed_centrality.get(int(i), float(centrality[i])) + _quality(text), 4)
+        score = round(said.get((i, (start, end)), float(centrality[i])) + _quality(text), 4)
         if best is None or score > best.score:
-            best = TitleChoice(int(i), start, end, shown, score)
+            best = TitleChoice(i, start, end, shown, score)
     return best
 
 
