@@ -63,6 +63,25 @@ class SynthConfig(BaseModel):
     batch_size: int = Field(64, ge=1, le=1024, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
 
     # cluster
+    clusterer: Literal["graph", "umap-hdbscan"] = Field(
+        "graph",
+        description="graph (default): Louvain communities of the shared-nearest-neighbour graph; seed-free, and "
+        "the same themes when embeddings differ in their last bits. umap-hdbscan: the BERTopic-style pipeline "
+        "(seeded; changes with the CPU). See eval/RESULTS.md, 'Stability'.",
+    )
+    graph_neighbors: int = Field(
+        15, ge=2, le=200, description="Neighbours per contribution in the graph (shared-neighbour weights)."
+    )
+    resolution_base: float = Field(
+        100.0,
+        gt=0.0,
+        le=1e7,
+        description="Modularity resolution = max(1, (n / base) ** exponent): larger sections need a higher "
+        "resolution for themes of the same size (modularity's resolution limit).",
+    )
+    resolution_exponent: float = Field(
+        0.45, ge=0.0, le=1.0, description="The exponent in the resolution rule; chosen on ArgKP and Banking77."
+    )
     reducer: Literal["umap", "spectral"] = Field(
         "umap", description="umap (default: best ARI) or spectral (seed-free, lower ARI; see eval/RESULTS.md)."
     )
@@ -75,7 +94,8 @@ class SynthConfig(BaseModel):
         None,
         ge=2,
         le=100_000,
-        description="HDBSCAN min_cluster_size; None = rule: max(3, round(factor * n_segments ** exponent)).",
+        description="Smallest theme (HDBSCAN min_cluster_size; smaller graph communities stay unassigned); "
+        "None = rule: max(3, round(factor * n_segments ** exponent)).",
     )
     min_cluster_size_factor: float = Field(
         1.0, gt=0.0, le=100.0, description="The factor in the min_cluster_size rule."
@@ -176,6 +196,10 @@ class SynthConfig(BaseModel):
     min_support: float = Field(
         0.3, ge=-1.0, le=1.0, description="A drafted sentence must have this cosine to what it cites."
     )
+
+    def resolution_for(self, n: int) -> float:
+        """Louvain resolution for n segments: 1 up to `resolution_base`, then growing slowly with n."""
+        return max(1.0, (n / self.resolution_base) ** self.resolution_exponent)
 
     def cluster_size_for(self, n: int) -> int:
         """HDBSCAN min_cluster_size for n segments: grows with sqrt(n) so themes scale with the corpus."""

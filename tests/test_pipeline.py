@@ -6,11 +6,16 @@ import csv
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from synth.config import SynthConfig
 from synth.formats import load_contributions
 from synth.pipeline import RunResult, run
+from synth.pipeline.cluster import cluster, unit
+from synth.pipeline.embed import embed_texts
+from synth.pipeline.prepare import normalise
 from synth.pipeline.verify import SynthesisInvalid, check, verify
 from tests.conftest import PLANTED, POLIS
 
@@ -59,6 +64,23 @@ def test_seed_is_recorded_and_changes_nothing_else(polis_run: RunResult, cache_d
     other = run(load_contributions(POLIS), SynthConfig(seed=7), cache_dir=cache_dir)
     assert other.synthesis.metadata.seed == 7
     assert check(other.synthesis) == []
+    # the themes depend on the data alone: the graph clustering draws no random numbers
+    themes = lambda r: [t.segment_ids for t in r.synthesis.sections[0].themes]  # noqa: E731
+    assert themes(other) == themes(polis_run)
+
+
+@pytest.mark.parametrize("name", ["polis_run", "planted_run"])
+def test_themes_survive_noise_in_the_last_bits(name: str, request: pytest.FixtureRequest, cache_dir: Path) -> None:
+    """Another CPU or BLAS rounds differently; 1e-6 of noise is far more than that, and must change nothing."""
+    s = request.getfixturevalue(name).synthesis
+    vectors = embed_texts([normalise(x.text) for x in s.segments], cache_dir)
+    base = cluster(vectors, SynthConfig())
+    assert base.n_themes >= 2
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        other = cluster(unit(vectors + rng.normal(0.0, 1e-6, vectors.shape)), SynthConfig())
+        assert adjusted_rand_score(base.labels, other.labels) >= 0.99
+        assert adjusted_rand_score(base.sub_labels, other.sub_labels) >= 0.99
 
 
 def test_planted_minority_is_flagged(planted_run: RunResult) -> None:
@@ -69,8 +91,9 @@ def test_planted_minority_is_flagged(planted_run: RunResult) -> None:
     best = max(
         (v for v in views if v.kind == "small_distinct_theme"), key=lambda v: len(planted & set(v.contribution_ids))
     )
-    assert len(planted & set(best.contribution_ids)) >= 4  # most of the plant together in one flag
-    assert len(set(best.contribution_ids) - planted) <= 1  # the flag is about the plant, not the motion
+    # with margin, so that a different CPU's last bits cannot tip it (here: 6 of 6 planted, nothing else)
+    assert len(planted & set(best.contribution_ids)) >= len(planted) - 1  # the plant together in one flag
+    assert len(planted & set(best.contribution_ids)) >= 2 * len(best.contribution_ids) / 3  # about the plant
     assert "no larger theme is close" in best.reason and "similarity" in str(best.stats)  # plain words; figures kept
     assert best.statement and best.statement_citation.contribution_id in planted  # says what the view is
     assert best.statement[1:] == best.statement_citation.quote[1:]

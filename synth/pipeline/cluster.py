@@ -1,7 +1,15 @@
-"""Cluster: UMAP to a few dimensions, HDBSCAN into themes, HDBSCAN again inside each theme for sub-themes.
+"""Cluster: themes are communities of the shared-nearest-neighbour graph, sub-themes the communities inside
+each theme's own graph.
 
-Outliers are not thrown away: one close enough to a theme's centre (by the theme's own spread)
-joins it and is recorded as joined; the rest stay unassigned for the minority-view stage.
+Why a graph and not UMAP + HDBSCAN (kept as `clusterer="umap-hdbscan"`): UMAP's layout depends on its seed
+and on the last bits of every float, so themes changed between seeds (ARI 0.6-0.7 on ArgKP) and between
+CPUs. The graph's weights are counts of shared neighbours, which change only when who is a neighbour
+changes, and Louvain without shuffling is deterministic, so the themes depend on the data alone
+(eval/RESULTS.md, "Stability").
+
+Communities smaller than the smallest theme stay unassigned. Outliers are not thrown away: one close
+enough to a theme's centre (by the theme's own spread) joins it and is recorded as joined; the rest stay
+unassigned for the minority-view stage.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 
 from synth.config import SynthConfig
 
@@ -100,6 +109,56 @@ def reduce(vectors: np.ndarray, config: SynthConfig) -> np.ndarray:
         return np.asarray(reducer.fit_transform(vectors), dtype=np.float64)
 
 
+def neighbours(vectors: np.ndarray, k: int) -> sparse.csr_matrix:
+    """0/1 matrix: row i marks i itself and its k nearest neighbours by cosine."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(vectors)
+    k = max(1, min(k, n - 1))
+    # on unit vectors the euclidean order is the cosine order, and sklearn's euclidean brute force is fastest
+    idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(vectors).kneighbors(return_distance=False)
+    idx = np.hstack([np.arange(n)[:, None], idx])  # kneighbors() without X leaves each point out
+    return sparse.csr_matrix((np.ones(idx.size), (np.repeat(np.arange(n), k + 1), idx.ravel())), shape=(n, n))
+
+
+def shared_neighbour_graph(member: sparse.csr_matrix) -> sparse.csr_matrix:
+    """i and j are linked when one is among the other's nearest, weighted by the Jaccard overlap of their
+    neighbourhoods. Counts, not cosines: a weight moves only if a change in the floats changes who is a
+    neighbour."""
+    size = member[0].sum()
+    linked = member.maximum(member.T)
+    linked.setdiag(0)
+    linked.eliminate_zeros()
+    shared = (member @ member.T).multiply(linked > 0).tocoo()
+    return sparse.csr_matrix((shared.data / (2 * size - shared.data), (shared.row, shared.col)), shape=member.shape)
+
+
+def communities(vectors: np.ndarray, config: SynthConfig, smallest: int) -> np.ndarray:
+    """Louvain communities of the shared-neighbour graph, each cut to its groups of mutual neighbours, numbered
+    by size; groups under `smallest` are -1.
+
+    The cut is what HDBSCAN's noise did: modularity merges a small group into a large community (its
+    resolution limit), so a handful of contributions unlike the rest, which are each other's neighbours but
+    nobody else's, would vanish into a theme instead of reaching the minority-view stage."""
+    from scipy.sparse.csgraph import connected_components
+    from sknetwork.clustering import Louvain
+
+    n = len(vectors)
+    if n < 2 * smallest:
+        return np.full(n, -1)
+    member = neighbours(vectors, config.graph_neighbors)
+    louvain = Louvain(
+        resolution=config.resolution_for(n), shuffle_nodes=False, return_probs=False, return_aggregate=False
+    )
+    found = np.asarray(louvain.fit_predict(shared_neighbour_graph(member)))
+    mutual = member.multiply(member.T).tocoo()
+    same = found[mutual.row] == found[mutual.col]
+    inside = sparse.csr_matrix((np.ones(int(same.sum())), (mutual.row[same], mutual.col[same])), shape=(n, n))
+    _, labels = connected_components(inside, directed=False)
+    sizes = np.bincount(labels)
+    return canonical(np.where(sizes[labels] >= smallest, labels, -1))
+
+
 def _hdbscan(coords: np.ndarray, size: int, samples: int, method: str) -> np.ndarray:
     import hdbscan
 
@@ -160,9 +219,12 @@ def cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
 def _cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
     n = len(vectors)
     size = config.cluster_size_for(n)
-    samples = config.samples_for(size)
-    coords = reduce(vectors, config)
-    labels = canonical(_hdbscan(coords, size, samples, config.cluster_selection))
+    graph = config.clusterer == "graph"
+    coords = vectors if graph else reduce(vectors, config)
+    if graph:
+        labels = communities(vectors, config, size)
+    else:
+        labels = canonical(_hdbscan(coords, size, config.samples_for(size), config.cluster_selection))
     labels, joined = join_outliers(vectors, labels, config)
     sub_labels = np.full(n, -1)
     for theme in range(int(labels.max()) + 1 if n else 0):
@@ -170,13 +232,18 @@ def _cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
         if len(idx) < config.min_subtheme_parent:
             continue
         sub_size = config.cluster_size_for(len(idx))
-        sub = canonical(_hdbscan(coords[idx], sub_size, config.samples_for(sub_size), "leaf"))
+        if graph:
+            sub = communities(vectors[idx], config, sub_size)
+        else:
+            sub = canonical(_hdbscan(coords[idx], sub_size, config.samples_for(sub_size), "leaf"))
         if sub.max() >= 1:  # a single sub-theme says nothing the theme does not
             sub_labels[idx] = sub
-    params = {
-        "n_segments": n,
-        "min_cluster_size": size,
-        "min_samples": samples,
-        "umap_neighbors": max(2, min(config.umap_neighbors_max, n - 1)) if n else 0,
-    }
+    params: dict[str, float | int | str] = {"clusterer": config.clusterer, "n_segments": n, "min_cluster_size": size}
+    if graph:
+        params |= {"graph_neighbors": config.graph_neighbors, "resolution": round(config.resolution_for(n), 4)}
+    else:
+        params |= {
+            "min_samples": config.samples_for(size),
+            "umap_neighbors": max(2, min(config.umap_neighbors_max, n - 1)) if n else 0,
+        }
     return Clustering(labels, joined, sub_labels, coords, params)
