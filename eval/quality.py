@@ -86,16 +86,31 @@ def evaluate_corpus(
 
 
 def stability(corpus: Corpus, with_bertopic: bool, seeds: tuple[int, ...] = (1, 2, 3, 4, 5)) -> dict[str, dict]:
-    """Mean pairwise ARI between seeds, and ARI between the full run and a 90% subsample on the shared part."""
+    """Mean pairwise ARI between seeds, ARI between the full run and a 90% subsample on the shared part, and
+    (synth's clusterers) the lowest ARI between clustering the embeddings and the embeddings + 1e-6 noise."""
+    from synth.pipeline.cluster import cluster, unit
+
     rng = random.Random(0)
     keep = sorted(rng.sample(range(len(corpus.ids)), int(0.9 * len(corpus.ids))))
     sub = corpus.subset(keep)
+    vectors = embeddings(corpus)
     out: dict[str, dict] = {}
-    runs = [synth_run(corpus, SynthConfig(seed=s))[0] for s in seeds]
-    full, part = runs[0], synth_run(sub, SynthConfig(seed=seeds[0]))[0]
-    out["synth"] = {"seeds": mean_pairwise_ari(runs), "subsample": adjusted_rand_score([full[i] for i in keep], part)}
+    for name, clusterer in (("synth", "graph"), ("synth, umap-hdbscan", "umap-hdbscan")):
+        config = SynthConfig(clusterer=clusterer)
+        runs = [synth_run(corpus, config.model_copy(update={"seed": s}))[0] for s in seeds]
+        full, part = runs[0], synth_run(sub, config.model_copy(update={"seed": seeds[0]}))[0]
+        base = cluster(vectors, config).labels
+        noise = np.random.default_rng(0)
+        perturbed = [
+            adjusted_rand_score(base, cluster(unit(vectors + noise.normal(0.0, 1e-6, vectors.shape)), config).labels)
+            for _ in range(10)
+        ]
+        out[name] = {
+            "seeds": mean_pairwise_ari(runs),
+            "subsample": adjusted_rand_score([full[i] for i in keep], part),
+            "noise": min(perturbed),
+        }
     if with_bertopic:
-        vectors = embeddings(corpus)
         b_runs = [bertopic_run(corpus, vectors, s)[0] for s in seeds]
         b_part = bertopic_run(sub, vectors[keep], seeds[0])[0]
         out["bertopic"] = {

@@ -16,6 +16,7 @@ LIBRARIES = (
     "spacy",
     "umap-learn",
     "hdbscan",
+    "scikit-network",
     "scikit-learn",
     "numpy",
 )

@@ -100,7 +100,7 @@ class Theme(_Model):
     segment_ids: list[str]
     contribution_ids: list[str]
     joined_segment_ids: list[str] = Field(
-        default_factory=list, description="Members that HDBSCAN left as outliers and that joined as near enough."
+        default_factory=list, description="Members the clustering left unassigned and that joined as near enough."
     )
     representatives: list[Citation]
     n_contributions: int

@@ -61,6 +61,14 @@ def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
     assert (
         "Renamed by facilitator" in api.get(f"/v1/projects/{pid}/runs/{rid}/report.md", headers=h(keys["reader"])).text
     )
+    changes = api.get(
+        f"/v1/projects/{pid}/runs/{rid}/diff?against={rid}&against_revision=0", headers=h(keys["reader"])
+    ).json()
+    (section,) = changes["sections"]
+    assert [c["change"] for c in section["themes"] if c["before_id"] == tid] == ["renamed"]
+    assert [m["contribution_id"] for m in section["moved"]] == [move["contribution_ids"][0]]
+    gone = api.get(f"/v1/projects/{pid}/runs/{rid}/diff?against=nope", headers=h(keys["reader"]))
+    assert gone.status_code == 404 and gone.headers["content-type"] == "application/problem+json"
     bad = {"action": "rename_theme", "theme_id": "t999", "label": "x"}
     r = api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=bad, headers=h(keys["facilitator"]))
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"

@@ -31,6 +31,7 @@ from synth.api.models import (
     UploadReport,
 )
 from synth.api.problems import Problem
+from synth.diff import RunDiff, diff
 from synth.formats import InputError, LoadedInput, load_uploaded
 from synth.report import render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
@@ -466,6 +467,23 @@ def breakdowns(
 ) -> Any:
     """Per theme, its participants by group and by attribute value (cells under the privacy floor withheld)."""
     return [b for sec in load_result(request, project_id, run_id, revision)[1].sections for b in sec.breakdowns]
+
+
+@router.get(RESULT + "/diff", response_model=RunDiff, tags=["results"])
+def run_diff(
+    project_id: str,
+    run_id: str,
+    request: Request,
+    against: Annotated[str, Query(max_length=64, description="The earlier run's id (may be this run).")],
+    against_revision: Revision = None,
+    revision: Revision = None,
+    who: Caller = CAN_READ,
+) -> Any:
+    """What changed from `against` (at `against_revision`) to this run (at `revision`): themes matched by their
+    members (Hungarian on Jaccard), added, removed, grown, shrunk, renamed, split and merged themes, and moved
+    contributions. Compare two revisions of one run by giving its own id as `against`."""
+    before = load_result(request, project_id, against, against_revision)[1]
+    return diff(before, load_result(request, project_id, run_id, revision)[1])
 
 
 @router.get(RESULT + "/summaries", response_model=list[Summary], tags=["results"])
