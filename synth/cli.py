@@ -33,6 +33,14 @@ def run_cmd(
     config: Annotated[Path | None, typer.Option(help="JSON file of settings (see synth.config).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the embedding cache.")] = False,
     title: Annotated[str | None, typer.Option(help="Report title (default: the input name).")] = None,
+    from_: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="An earlier run's --out folder: keep its themes (ids, titles, reviewers' edits) and add the "
+            "contributions of INPUT it does not have.",
+        ),
+    ] = None,
 ) -> None:
     """Synthesise INPUT into OUT/synthesis.json, report.html and report.md."""
     from synth.config import SynthConfig
@@ -66,7 +74,9 @@ def run_cmd(
             bar.update(tasks[stage], completed=done, total=total)
 
         try:
-            result = synthesize_file(input, fmt, columns, SynthConfig(**settings), progress, None if no_cache else True)
+            result = synthesize_file(
+                input, fmt, columns, SynthConfig(**settings), progress, None if no_cache else True, from_
+            )
         except (InputError, ModelMissingError) as exc:
             err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
             raise typer.Exit(2) from None
@@ -77,6 +87,10 @@ def run_cmd(
         f"{cov.n_input} contributions: {cov.n_themed} in themes, {cov.n_unassigned} unassigned, "
         f"{cov.n_excluded} excluded; {sum(len(s.minority_views) for s in result.synthesis.sections)} minority views."
     )
+    if result.synthesis.metadata.extends is not None:
+        n_new = result.synthesis.metadata.extends.n_new
+        proposals = sum(len(s.proposals) for s in result.synthesis.sections)
+        err.print(f"{n_new} new contributions added to the earlier run; {proposals} split or merge proposals.")
     for p in paths.values():
         err.print(f"wrote {p}")
 

@@ -160,6 +160,18 @@ class Breakdown(_Model):
     themes: list[ThemeBreakdown]
 
 
+class Proposal(_Model):
+    """A change the new data suggests to a reviewed theme, left to a facilitator (an incremental run never
+    splits or merges a theme a person may have checked)."""
+
+    kind: Literal["split", "merge"]
+    theme_ids: list[str] = Field(description="The theme to split, or the themes to merge.")
+    parts: list[list[str]] = Field(
+        default_factory=list, description="For a split: the contribution ids of each part a fresh clustering finds."
+    )
+    reason: str
+
+
 class Section(_Model):
     """The synthesis of one question (or of the whole input when there is no question column)."""
 
@@ -172,6 +184,9 @@ class Section(_Model):
     unassigned_segment_ids: list[str]
     groups: list[str] = Field(default_factory=list)
     breakdowns: list[Breakdown] = Field(default_factory=list)
+    proposals: list[Proposal] = Field(
+        default_factory=list, description="Incremental runs: splits and merges the new data suggests."
+    )
 
 
 class ModelInfo(_Model):
@@ -179,6 +194,16 @@ class ModelInfo(_Model):
     package: str
     version: str
     sha256: str
+
+
+class Extends(_Model):
+    """The earlier synthesis an incremental run kept: its themes' ids, titles and reviewers' edits."""
+
+    synthesis_sha256: str = Field(description="sha256 of the earlier synthesis JSON, as read.")
+    run_id: str | None = None
+    revision: int | None = None
+    n_contributions: int = Field(description="Contributions in the earlier run.")
+    n_new: int = Field(description="Contributions this run added.")
 
 
 class RunMetadata(_Model):
@@ -191,6 +216,7 @@ class RunMetadata(_Model):
     nlp_model: ModelInfo
     seed: int
     libraries: dict[str, str]
+    extends: Extends | None = Field(None, description="For an incremental run: the run it started from.")
 
 
 class Coverage(_Model):

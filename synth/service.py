@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from synth.config import SynthConfig
-from synth.formats import ColumnMap, load_contributions
+from synth.formats import ColumnMap, InputError, load_contributions
+from synth.incremental import extend
 from synth.pipeline import Progress, RunResult, run
 from synth.report import render_html, render_markdown
 from synth.schema import Synthesis
@@ -19,8 +20,26 @@ def synthesize_file(
     config: SynthConfig | None = None,
     progress: Progress | None = None,
     cache_dir: Path | None | bool = True,
+    previous: Path | None = None,
 ) -> RunResult:
-    return run(load_contributions(path, fmt, columns), config, progress, cache_dir)
+    """Read a file and synthesise it; with `previous` (an earlier output folder or its synthesis.json), add
+    its new contributions to that synthesis incrementally (synth.incremental) instead of starting afresh."""
+    loaded = load_contributions(path, fmt, columns)
+    if previous is None:
+        return run(loaded, config, progress, cache_dir)
+    return extend(read_synthesis(previous), loaded, config, progress, cache_dir)
+
+
+def read_synthesis(path: Path) -> Synthesis:
+    """An earlier run's synthesis.json (or the folder holding it), checked against the schema."""
+    file = path / "synthesis.json" if path.is_dir() else path
+    try:
+        return Synthesis.model_validate_json(file.read_bytes())
+    except FileNotFoundError:
+        raise InputError(str(file), None, None, "no earlier synthesis here (give the --out folder of a run)") from None
+    except ValueError as exc:
+        reason = str(exc).splitlines()[0]
+        raise InputError(str(file), None, None, f"not a synthesis.json synth can read: {reason}") from None
 
 
 def write_outputs(result: RunResult, out_dir: Path, title: str) -> dict[str, Path]:

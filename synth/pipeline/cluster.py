@@ -180,8 +180,11 @@ def canonical(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def join_outliers(vectors: np.ndarray, labels: np.ndarray, config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Give an outlier to its nearest theme if it is as close as that theme's own members mostly are."""
+def join_outliers(
+    vectors: np.ndarray, labels: np.ndarray, config: SynthConfig, candidates: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give an outlier to its nearest theme if it is as close as that theme's own members mostly are.
+    `candidates` (a mask) limits who may join: an incremental run offers only the new passages."""
     k = int(labels.max()) + 1 if len(labels) else 0
     joined = np.zeros(len(labels), dtype=bool)
     if k == 0:
@@ -195,7 +198,7 @@ def join_outliers(vectors: np.ndarray, labels: np.ndarray, config: SynthConfig) 
         ]
     )
     out = labels.copy()
-    for i in np.flatnonzero(labels < 0):
+    for i in np.flatnonzero((labels < 0) & (True if candidates is None else candidates)):
         sims = cents @ vectors[i]
         best = int(np.argmax(sims))
         if sims[best] >= bars[best]:
