@@ -18,9 +18,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from synth.config import SynthConfig
+from synth.incremental import extend
 from synth.pipeline import RunResult
 from synth.pipeline import run as run_pipeline
-from synth.projects import audit, snapshot_input
+from synth.projects import audit, earlier_result, snapshot_input
 from synth.store import Database
 from synth.store.models import Result, Run, now
 
@@ -113,6 +114,7 @@ class Worker:
         with self.db.session() as s:
             r = s.get(Run, run_id)
             loaded, config = snapshot_input(r), SynthConfig(**r.config)
+            earlier = earlier_result(s, r)
         progress: dict[str, list[int]] = {}
         state: dict[str, bool] = {}
 
@@ -128,7 +130,11 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(run_id, progress, state, stop), daemon=True)
         beat.start()
         try:
-            result = run_pipeline(loaded, config, report)
+            if earlier is None:
+                result = run_pipeline(loaded, config, report)
+            else:
+                run_id_before, revision, previous = earlier
+                result = extend(previous, loaded, config, report, run_id=run_id_before, revision=revision)
             report("done", 1, 1)
         except Lost:
             log.warning("run %s was taken from this worker; its work is dropped", run_id)

@@ -399,8 +399,17 @@ def get_contribution(s: Session, project_id: str, external_id: str) -> Contribut
 # --- runs and results -------------------------------------------------------------------------------
 
 
-def start_run(s: Session, project_id: str, overrides: dict, actor: str, limits: Limits | None = None) -> Run:
+def start_run(
+    s: Session,
+    project_id: str,
+    overrides: dict,
+    actor: str,
+    limits: Limits | None = None,
+    from_run: tuple[str, int | None] | None = None,
+) -> Run:
     """Queue a run on a snapshot of the contributions as they are now (later uploads do not change it).
+    `from_run` (run id, revision or None for the newest) makes it incremental: the revision is fixed now, so
+    edits made to the earlier run while this one waits are not half taken.
 
     Each run stores a full snapshot, so a project may keep at most `runs_per_project` runs and have at most
     `queued_runs_per_project` waiting: one caller cannot fill the disk or the worker's queue."""
@@ -420,17 +429,32 @@ def start_run(s: Session, project_id: str, overrides: dict, actor: str, limits: 
     )
     if not rows:
         raise Conflict("the project has no contributions to synthesise")
-    snapshot = {
+    snapshot: dict = {
         "contributions": [r.data for r in rows],
         "excluded": [
             {"contribution_id": r.external_id, "reason": r.excluded_reason} for r in rows if r.excluded_reason
         ],
     }
+    if from_run is not None:
+        row, _ = get_result(s, project_id, *from_run)  # NotFound when the run or revision has no result
+        snapshot["extends"] = {"run_id": from_run[0], "revision": row.revision}
     run = Run(id=new_id(), project_id=project_id, config=config.model_dump(mode="json"), snapshot=snapshot)
     s.add(run)
     s.flush()
-    audit(s, project_id, actor, "run.start", run.id, None, {"contributions": len(rows), "overrides": overrides})
+    details = {"contributions": len(rows), "overrides": overrides}
+    if from_run is not None:
+        details["extends"] = snapshot["extends"]
+    audit(s, project_id, actor, "run.start", run.id, None, details)
     return run
+
+
+def earlier_result(s: Session, run: Run) -> tuple[str, int, Synthesis] | None:
+    """For an incremental run: the earlier run's id, revision and synthesis it starts from."""
+    extends = run.snapshot.get("extends")
+    if not extends:
+        return None
+    _, synthesis = get_result(s, run.project_id, extends["run_id"], extends["revision"])
+    return extends["run_id"], extends["revision"], synthesis
 
 
 def snapshot_input(run: Run) -> LoadedInput:

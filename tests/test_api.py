@@ -3,6 +3,7 @@ the whole path, tenant isolation and roles, restart during a run, bad uploads, t
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import text
 
 from synth.jobs import Worker
 from synth.store.models import Run, now
-from tests.conftest import h, make_project, upload_polis, work
+from tests.conftest import PLANTED, h, make_project, upload_polis, work
 
 
 def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
@@ -248,3 +249,39 @@ def test_concurrent_uploads_keep_one_unbroken_audit_chain(api: TestClient) -> No
         assert sum(pool.map(upload, range(16))) == 80
     with db.session() as s:
         assert verify_chain(s, pid) == (True, None)
+
+
+def test_incremental_run_keeps_the_review_and_adds_the_new(api: TestClient) -> None:
+    """Upload, run, rename a theme; upload more; a run from the reviewed one keeps the name and adds the rest."""
+    pid, keys = make_project(api, "Growing consultation")
+    rows = list(csv.DictReader(PLANTED.open()))
+    first, later = rows[:150], rows[150:]
+    post = lambda rs: api.post(  # noqa: E731
+        f"/v1/projects/{pid}/contributions",
+        json={"contributions": [{"id": r["id"], "text": r["text"]} for r in rs]},
+        headers=h(keys["platform"]),
+    )
+    assert post(first).status_code == 200
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    work(api)
+    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()[0]["id"]
+    rename = {"action": "rename_theme", "theme_id": tid, "label": "Named by the facilitator"}
+    assert api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["facilitator"])).is_success
+    assert post(later).status_code == 200
+
+    missing = api.post(f"/v1/projects/{pid}/runs", json={"from_run_id": "nope"}, headers=h(keys["platform"]))
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+    r = api.post(f"/v1/projects/{pid}/runs", json={"from_run_id": rid}, headers=h(keys["platform"]))
+    assert r.status_code == 202, r.text
+    work(api)
+    new = r.json()["id"]
+    result = api.get(f"/v1/projects/{pid}/runs/{new}/result", headers=h(keys["reader"])).json()
+    assert result["metadata"]["extends"] | {"synthesis_sha256": None} == {
+        "synthesis_sha256": None, "run_id": rid, "revision": 1, "n_contributions": 150, "n_new": len(later),
+    }  # fmt: skip
+    assert result["coverage"]["n_input"] == len(rows)
+    themes = {t["id"]: t for t in api.get(f"/v1/projects/{pid}/runs/{new}/themes", headers=h(keys["reader"])).json()}
+    assert themes[tid]["label"] == "Named by the facilitator"
+    changes = api.get(f"/v1/projects/{pid}/runs/{new}/diff?against={rid}", headers=h(keys["reader"])).json()
+    assert not changes["sections"][0]["moved"]
+    assert changes["sections"][0]["contributions_added"] and not changes["sections"][0]["contributions_removed"]

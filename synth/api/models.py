@@ -111,6 +111,16 @@ class RunIn(Strict):
     config: SynthConfig = Field(
         default_factory=SynthConfig, description="Settings to override; every one is bounded (see the schema)."
     )
+    from_run_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Incremental run: start from this earlier run of the project, as reviewed. Its themes keep "
+        "their ids, titles and every edit; the project's contributions it does not have are added; splits and "
+        "merges the new data suggests are listed as proposals.",
+    )
+    from_revision: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="The earlier run's revision to start from; default: its newest."
+    )
 
 
 class RunOut(BaseModel):

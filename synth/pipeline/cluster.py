@@ -134,8 +134,8 @@ def shared_neighbour_graph(member: sparse.csr_matrix) -> sparse.csr_matrix:
 
 
 def communities(vectors: np.ndarray, config: SynthConfig, smallest: int) -> np.ndarray:
-    """Louvain communities of the shared-neighbour graph, each cut to its groups of mutual neighbours, numbered
-    by size; groups under `smallest` are -1.
+    """Louvain communities of the shared-neighbour graph, each cut to its groups of mutual neighbours that
+    share at least `graph_min_shared` neighbours, numbered by size; groups under `smallest` are -1.
 
     The cut is what HDBSCAN's noise did: modularity merges a small group into a large community (its
     resolution limit), so a handful of contributions unlike the rest, which are each other's neighbours but
@@ -151,7 +151,10 @@ def communities(vectors: np.ndarray, config: SynthConfig, smallest: int) -> np.n
         resolution=config.resolution_for(n), shuffle_nodes=False, return_probs=False, return_aggregate=False
     )
     found = np.asarray(louvain.fit_predict(shared_neighbour_graph(member)))
-    mutual = member.multiply(member.T).tocoo()
+    shared = (member @ member.T).tocsr()
+    shared.data = (shared.data >= config.graph_min_shared).astype(float)
+    shared.eliminate_zeros()
+    mutual = member.multiply(member.T).multiply(shared).tocoo()
     same = found[mutual.row] == found[mutual.col]
     inside = sparse.csr_matrix((np.ones(int(same.sum())), (mutual.row[same], mutual.col[same])), shape=(n, n))
     _, labels = connected_components(inside, directed=False)
