@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from eval import minority, quality, readable, speed, titles
+from eval import incremental, minority, quality, readable, speed, titles
 from eval.common import machine, table, write_section
 from eval.harness import mean_pairwise_ari, scores, synth_run
 from synth.config import SynthConfig
@@ -376,6 +376,7 @@ def main() -> None:
         "stability": lambda: stability(with_bertopic),
         "minority": minority_views,
         "titles": titles.report,
+        "incremental": incremental.main,
         "readable": readable.main,
         "variants": variants,
         "minority_variants": minority_variants,

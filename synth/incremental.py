@@ -28,10 +28,10 @@ from synth.pipeline import Laps, Progress, RunResult, build_section, embed_prepa
 from synth.pipeline.cluster import Clustering, cluster, communities, join_outliers
 from synth.pipeline.label import SectionData, label_themes
 from synth.pipeline.minority import find_minority_views
-from synth.pipeline.prepare import prepare
+from synth.pipeline.prepare import PreparedCorpus, duplicate_key, prepare, segment_texts
 from synth.provenance import coverage_of, metadata
 from synth.review import _rewrite_section, _set_members, support_score
-from synth.schema import Extends, Proposal, Section, Synthesis, Theme
+from synth.schema import Contribution, Excluded, Extends, Proposal, Section, Synthesis, Theme
 
 SPLIT_SHARE = 0.25  # each part of a proposed split holds at least this share of the theme
 MERGE_SHARE = 0.5  # a proposed merge takes at least this share of each theme
@@ -62,17 +62,7 @@ def extend(
             "run only adds contributions: start a full run to analyse changed ones",
         )
     new = [c for c in loaded.contributions if c.id not in known]
-    excluded = list(previous.excluded) + [e for e in loaded.excluded if e.contribution_id not in known]
-    prepared = prepare(list(previous.contributions) + new, excluded, config, progress, cache)
-    kept = [x for x in prepared.segments if x.contribution_id in known]
-    if [x.model_dump() for x in kept] != [x.model_dump() for x in previous.segments]:
-        raise InputError(
-            loaded.source,
-            None,
-            None,
-            "the earlier run's passages cannot be rebuilt with these settings (segmentation or duplicate "
-            "settings differ): start a full run, or use the earlier run's settings",
-        )
+    prepared = _prepare(previous, new, [e for e in loaded.excluded if e.contribution_id not in known], config, cache)
     laps("prepare")
     vectors = embed_prepared(prepared, config, cache, progress)
     laps("embed")
@@ -103,6 +93,52 @@ def extend(
     verify(s, config.min_support, support_score)
     laps("verify")
     return RunResult(s, laps.timings)
+
+
+def _prepare(
+    previous: Synthesis, new: list[Contribution], excluded: list[Excluded], config: SynthConfig, cache: Path | None
+) -> PreparedCorpus:
+    """The earlier run's passages exactly as they were, plus the new contributions prepared on their own.
+
+    Near-duplicate detection weighs words by how rare they are in the whole input, so running it again over old
+    and new together could call an earlier contribution a duplicate it was not; so the earlier exclusions stand,
+    and a new contribution is set aside when it repeats an earlier one word for word (case, spacing and
+    punctuation aside), or nearly repeats another new one."""
+    by_id = {c.id: c for c in previous.contributions}
+    live = list(dict.fromkeys(x.contribution_id for x in previous.segments))
+    pieces = segment_texts([by_id[c].text for c in live], config.min_segment_chars, cache)
+    lemmas: dict[str, str] = {}
+    rebuilt = []
+    for cid, spans in zip(live, pieces, strict=True):
+        for k, (start, end, words) in enumerate(spans, start=1):
+            rebuilt.append((f"{cid}:{k}", start, end))
+            lemmas[f"{cid}:{k}"] = words
+    if rebuilt != [(x.id, x.start, x.end) for x in previous.segments]:
+        raise InputError(
+            "earlier synthesis",
+            None,
+            None,
+            "its passages cannot be rebuilt with these settings (min_segment_chars or the spaCy model differ): "
+            "start a full run, or use the earlier run's settings",
+        )
+    seen = {(by_id[c].question, duplicate_key(by_id[c].text)): c for c in live}
+    repeats = [
+        Excluded(contribution_id=c.id, reason=f"duplicate of {seen[key]}", duplicate_of=seen[key])
+        for c in new
+        if (key := (c.question, duplicate_key(c.text))) in seen
+    ]
+    fresh = prepare(new, excluded + repeats, config, None, cache)
+    duplicates: dict[str, list[str]] = {}
+    for e in [*previous.excluded, *fresh.excluded]:
+        if e.duplicate_of:
+            duplicates.setdefault(e.duplicate_of, []).append(e.contribution_id)
+    return PreparedCorpus(
+        contributions=[*previous.contributions, *new],
+        excluded=[*previous.excluded, *fresh.excluded],
+        segments=[*previous.segments, *fresh.segments],
+        lemmas={**lemmas, **fresh.lemmas},
+        duplicates=duplicates,
+    )
 
 
 _THEME_ID = re.compile(r"(q\d+-)?t(\d+)")  # "t3", "q2-t3", and ids a split made from them ("t3-s1")

@@ -113,3 +113,14 @@ def test_cli_from_an_earlier_folder(tmp_path: Path, cache_dir: Path, monkeypatch
     assert data["metadata"]["extends"]["n_new"] == len(rows) - len(rows) // 2
     missing = CliRunner().invoke(app, ["run", str(PLANTED), "--out", str(tmp_path / "c"), "--from", str(tmp_path)])
     assert missing.exit_code == 2 and "no earlier synthesis here" in missing.output
+
+
+def test_a_new_copy_of_an_earlier_contribution_is_set_aside(reviewed: Synthesis, cache_dir: Path) -> None:
+    loaded = _first(load_contributions(PLANTED), 0.7)
+    original = next(c for c in reviewed.contributions if c.id in {x.contribution_id for x in reviewed.segments})
+    copy = original.model_copy(update={"id": "copy-of-" + original.id, "text": "  " + original.text.upper() + " "})
+    grown = extend(reviewed, dataclasses.replace(loaded, contributions=[*loaded.contributions, copy]), SynthConfig(),
+                   cache_dir=cache_dir).synthesis  # fmt: skip
+    (excluded,) = [e for e in grown.excluded if e.contribution_id == copy.id]
+    assert excluded.duplicate_of == original.id and "duplicate" in excluded.reason
+    assert check(grown) == [] and grown.coverage.n_excluded == reviewed.coverage.n_excluded + 1

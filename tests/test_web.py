@@ -55,7 +55,7 @@ def no_critical(page: Page) -> None:
     assert not critical, [(v["id"], v["help"]) for v in critical]
 
 
-def test_facilitator_journey(server: dict, browser: Browser) -> None:
+def test_facilitator_journey(server: dict, browser: Browser, tmp_path: Path) -> None:
     url, keys = server["url"], server["keys"]["Brexit"]
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
@@ -123,6 +123,34 @@ def test_facilitator_journey(server: dict, browser: Browser) -> None:
     expect(page.get_by_text("is intact")).to_be_visible()
     no_critical(page)
     shoot(page, "audit")
+
+    # what changed since the machine's version: the rename and the move
+    page.goto(page.url.split("/audit")[0])
+    page.get_by_role("link", name="Overview").first.click()
+    page.get_by_role("link", name="Changes since").click()
+    expect(page.get_by_role("cell", name="Renamed in the browser")).to_be_visible()
+    expect(page.get_by_text("1 moved between themes")).to_be_visible()
+    no_critical(page)
+    shoot(page, "changes")
+
+    # new contributions arrive: an incremental run keeps the facilitator's name and says what it added
+    page.get_by_role("link", name="Back to the run overview").click()
+    project_url = page.url.split("/runs/")[0]
+    page.goto(project_url)
+    extra = tmp_path / "late.csv"
+    extra.write_text("id,text\nlate-1,Brexit should be paused until Parliament agrees on a plan.\n", encoding="utf-8")
+    page.get_by_label("File (CSV, JSON, JSONL, or a Polis comments.csv)").set_input_files(str(extra))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-report")).to_contain_text("1 received: 1 new")
+    page.get_by_label("Start from").select_option(index=1)
+    page.get_by_role("button", name="Start a run").click()
+    expect(page.get_by_role("status")).to_contain_text("Incremental run started")
+    expect(page.get_by_role("link", name="Overview").first).to_be_visible(timeout=180_000)
+    expect(page.locator(".run-status").first).to_have_text("succeeded", timeout=180_000)
+    page.get_by_role("link", name="Overview").first.click()
+    expect(page.get_by_text("This run added 1 contributions to an earlier run of 50")).to_be_visible()
+    expect(page.get_by_role("link", name="Renamed in the browser")).to_be_visible()
+    no_critical(page)
     context.close()
 
 

@@ -234,17 +234,18 @@ async def upload(request: Request, project_id: str) -> Response:
 @router.post("/projects/{project_id}/runs")
 async def start_run(request: Request, project_id: str) -> Response:
     who = _require(request, project_id, "run")
-    await _form(request)
+    form = await _form(request)
     limits = svc.Limits.of(request.app.state.limits)
+    earlier = str(form.get("from_run") or "")[:64]
 
     def start() -> None:
         with request.app.state.db.session() as s:
-            svc.start_run(s, project_id, {}, f"{who.actor} (web)", limits)
+            svc.start_run(s, project_id, {}, f"{who.actor} (web)", limits, (earlier, None) if earlier else None)
 
     try:
         await run_in_threadpool(start)
-        request.session["flash"] = "Run started."
-    except (svc.Conflict, svc.TooLarge) as exc:
+        request.session["flash"] = "Incremental run started." if earlier else "Run started."
+    except (svc.Conflict, svc.TooLarge, svc.NotFound) as exc:
         request.session["error"] = str(exc)
     request.app.state.wake()
     return RedirectResponse(f"/web/projects/{project_id}", 303)
@@ -277,6 +278,36 @@ def run_overview(request: Request, project_id: str, run_id: str) -> Response:
         colours=theme_colours(s),
         can_edit=who.role in CAN["edit"],
         project_id=project_id,
+    )
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/changes", response_class=HTMLResponse)
+def changes(request: Request, project_id: str, run_id: str, against: str = "") -> Response:
+    """What changed since another run (or this run's first revision): the diff, for a facilitator to read."""
+    from synth.api.routes import load_result
+    from synth.diff import diff
+
+    _require(request, project_id)
+    revision, after = _result(request, project_id, run_id)
+    against = against[:64] or run_id
+    try:
+        before_revision, before = load_result(request, project_id, against, 0 if against == run_id else None)
+    except Exception:  # an unknown run: back to the overview with a message
+        request.session["error"] = "No such run to compare with."
+        raise Redirect(_base(project_id, run_id)) from None
+    with request.app.state.db.session() as s:
+        others = [r for r in svc.list_runs(s, project_id) if r.status == "succeeded"]
+    return page(
+        request,
+        "changes.html.j2",
+        d=diff(before, after),
+        base=_base(project_id, run_id),
+        against=against,
+        same_run=against == run_id,
+        before_revision=before_revision,
+        revision=revision,
+        others=others,
+        run_id=run_id,
     )
 
 
