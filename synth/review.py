@@ -179,6 +179,17 @@ def _resummarise(s: Synthesis, sec: Section, theme: Theme) -> None:
     if old is not None:
         decided = {x.citations[0].quote: x for x in old.sentences if x.kind == "quote" and x.status != "draft"}
         fresh.sentences = [decided.get(x.citations[0].quote, x) if x.kind == "quote" else x for x in fresh.sentences]
+        # the other sentences are counts, rewritten when members change: one that reads the same keeps its
+        # decision and wording; one a reviewer rejected stays rejected in its new wording
+        before = [x for x in old.sentences if x.kind != "quote"]
+        slots = [i for i, x in enumerate(fresh.sentences) if x.kind != "quote"]
+        if len(before) == len(slots):
+            for was, i in zip(before, slots, strict=True):
+                now = fresh.sentences[i]
+                if now.text in (was.text, was.original_text):
+                    fresh.sentences[i] = was
+                elif was.status == "rejected":
+                    fresh.sentences[i] = now.model_copy(update={"status": "rejected"})
         sec.summaries[sec.summaries.index(old)] = fresh
     else:
         sec.summaries.append(fresh)

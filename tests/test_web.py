@@ -149,7 +149,7 @@ def test_facilitator_journey(server: dict, browser: Browser, tmp_path: Path) -> 
     expect(page.locator(".run-status").first).to_have_text("succeeded", timeout=180_000)
     page.get_by_role("link", name="Overview").first.click()
     expect(page.get_by_text("This run added 1 contributions to an earlier run of 50")).to_be_visible()
-    expect(page.get_by_role("link", name="Renamed in the browser")).to_be_visible()
+    expect(page.locator("table.themes").get_by_role("link", name="Renamed in the browser")).to_be_visible()
     no_critical(page)
     context.close()
 
