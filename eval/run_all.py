@@ -301,7 +301,7 @@ def variants() -> None:
     write_section(
         "eval-variants",
         "\n".join(
-            header("Variants tried (choice of defaults)", "make eval")
+            header("UMAP + HDBSCAN variants tried (the defaults before the graph clusterer)", "make eval")
             + [
                 f"argkp: first {len(corpora)} motion-stances (dev, then train); "
                 f"planted minorities: first {len(motions)} argkp motions.",
@@ -320,6 +320,80 @@ def variants() -> None:
                         "banking77 themes",
                         "planted recall",
                         "false flags",
+                    ],
+                    rows,
+                ),
+            ]
+        ),
+    )
+
+
+GRAPH_VARIANTS: list[tuple[str, dict]] = [
+    ("default: 15 neighbours, resolution (n/100)^0.45, 5 shared", {}),
+    ("resolution (n/100)^0.33", {"resolution_exponent": 0.33}),
+    ("resolution (n/100)^0.6", {"resolution_exponent": 0.6}),
+    ("10 neighbours", {"graph_neighbors": 10}),
+    ("20 neighbours", {"graph_neighbors": 20}),
+    ("mutual neighbours, no shared minimum", {"graph_min_shared": 0}),
+    ("previous default: UMAP + HDBSCAN", {"clusterer": "umap-hdbscan"}),
+]
+
+
+def graph_variants() -> None:
+    """The graph clusterer's settings against quality, stability under subsampling and planted minorities."""
+    import random
+
+    from sklearn.metrics import adjusted_rand_score
+
+    train = [c for c, _ in quality.argkp_corpora("train")]
+    dev = [c for c, _ in quality.argkp_corpora("dev")]
+    bank = quality.banking77()
+    motions = minority.argkp_motions()
+
+    def subsample_ari(corpus, config) -> float:  # noqa: ANN001
+        keep = sorted(random.Random(0).sample(range(len(corpus.ids)), int(0.9 * len(corpus.ids))))
+        full, part = synth_run(corpus, config)[0], synth_run(corpus.subset(keep), config)[0]
+        return adjusted_rand_score([full[i] for i in keep], part)
+
+    rows = []
+    for name, overrides in GRAPH_VARIANTS:
+        config = SynthConfig(**overrides)
+        row = [name]
+        for corpora in (train, dev):
+            d = quality._mean([scores(c.gold, synth_run(c, config)[0]) for c in corpora])
+            row += [f(d["ari"]), f(d["nmi"]), f"{d['unassigned']:.1%}"]
+        b = scores(bank.gold, synth_run(bank, config)[0])
+        row += [f(b["ari"]), f(b["nmi"]), f"{b['unassigned']:.1%}", b["themes"]]
+        row += [f(float(np.mean([subsample_ari(c, config) for c in dev[:4]]))), f(subsample_ari(bank, config))]
+        plant = minority.planted_minorities(motions, config)
+        row += [f"{sum(r['recalled'] for r in plant) / len(plant):.2f}"]
+        rows.append(row)
+        print(row, flush=True)
+    write_section(
+        "eval-graph-variants",
+        "\n".join(
+            header("Graph clusterer settings tried (choice of defaults)", "python -m eval.run_all graph_variants")
+            + [
+                f"argkp train ({len(train)}) and dev ({len(dev)}) motion-stances, Banking77 test; subsample: ARI "
+                "between the full run and a 90% subsample (first 4 dev motion-stances, and Banking77); planted: "
+                f"recall over {len(motions)} argkp motions.",
+                "",
+                table(
+                    [
+                        "variant",
+                        "train ARI",
+                        "train NMI",
+                        "train unassigned",
+                        "dev ARI",
+                        "dev NMI",
+                        "dev unassigned",
+                        "banking77 ARI",
+                        "banking77 NMI",
+                        "banking77 unassigned",
+                        "banking77 themes",
+                        "subsample ARI argkp",
+                        "subsample ARI banking77",
+                        "planted recall",
                     ],
                     rows,
                 ),
@@ -379,6 +453,7 @@ def main() -> None:
         "incremental": incremental.main,
         "readable": readable.main,
         "variants": variants,
+        "graph_variants": graph_variants,
         "minority_variants": minority_variants,
         "speed": lambda: speed_table(with_bertopic),
     }
