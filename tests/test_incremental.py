@@ -124,3 +124,14 @@ def test_a_new_copy_of_an_earlier_contribution_is_set_aside(reviewed: Synthesis,
     (excluded,) = [e for e in grown.excluded if e.contribution_id == copy.id]
     assert excluded.duplicate_of == original.id and "duplicate" in excluded.reason
     assert check(grown) == [] and grown.coverage.n_excluded == reviewed.coverage.n_excluded + 1
+
+
+def test_report_says_it_extended_an_earlier_run(extended: Synthesis) -> None:
+    from synth.report import render_html, render_markdown
+
+    html, md = render_html(extended, {}, "Uniforms"), render_markdown(extended, {}, "Uniforms")
+    n_new = extended.metadata.extends.n_new if extended.metadata.extends else 0
+    assert "This run extended an earlier one" in html and f"added {n_new}" in html
+    assert f"with {n_new} new ones" in md
+    for p in extended.sections[0].proposals:  # a proposal's reason names the theme by its title (escaped)
+        assert p.reason in md or p.reason.replace("'", "&#39;") in html
