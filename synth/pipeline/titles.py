@@ -181,9 +181,12 @@ def choose_title(
     ]
     candidates = [(i, span) for i, span in candidates if texts[i][slice(*span)]]
     said: dict[tuple[int, tuple[int, int]], float] = {}
-    if embed is not None and candidates:  # what the title says once trimmed, not what the whole sentence said
-        vecs = embed([texts[i][slice(*span)] for i, span in candidates])
-        said = {key: round(float(v @ centre), 4) for key, v in zip(candidates, vecs, strict=True)}
+    # what the title says once trimmed, not what the whole sentence said; a span with all the sentence's words
+    # (only punctuation or spaces dropped) says what the sentence says, and its vector is the member's own
+    cut = [(i, span) for i, span in candidates if _words(texts[i][slice(*span)]) != _words(texts[i])]
+    if embed is not None and cut:
+        vecs = embed([texts[i][slice(*span)] for i, span in cut])
+        said = {key: round(float(v @ centre), 4) for key, v in zip(cut, vecs, strict=True)}
     best: TitleChoice | None = None
     for i, (start, end) in candidates:
         text = texts[i][start:end]
