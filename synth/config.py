@@ -200,6 +200,42 @@ class SynthConfig(BaseModel):
         0.6, ge=0.0, le=1.0, description="...and another disagrees with a disagree share at least this."
     )
 
+    # optional LLM drafting (synth.pipeline.draft); left out of the recorded config while unused
+    draft: bool = Field(
+        False,
+        exclude_if=lambda v: not v,
+        description="Draft titles, summaries, overviews and minority statements with an LLM over an "
+        "OpenAI-compatible endpoint; every drafted sentence is checked against what it cites and dropped if not "
+        "supported. Off by default.",
+    )
+    llm_base_url: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        max_length=500,
+        pattern=r"^https?://[^\s]+$",
+        description="The endpoint, e.g. http://127.0.0.1:11434/v1 (default: $SYNTH_LLM_BASE_URL). The API key "
+        "comes only from $SYNTH_LLM_API_KEY and is never recorded.",
+    )
+    llm_model: str | None = Field(
+        None, exclude_if=lambda v: v is None, max_length=200, description="Model name (default: $SYNTH_LLM_MODEL)."
+    )
+    llm_timeout_seconds: float | None = Field(
+        None, exclude_if=lambda v: v is None, gt=0, le=3600, description="Per request; default 120."
+    )
+    llm_token_budget: int | None = Field(
+        None, exclude_if=lambda v: v is None, ge=100, le=10**8, description="Tokens per run; default 200,000."
+    )
+    llm_evidence_segments: int | None = Field(
+        None, exclude_if=lambda v: v is None, ge=2, le=100, description="Evidence segments per theme; default 12."
+    )
+    draft_min_support: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine a drafted text needs with what it cites, besides the entailment judge; default 0.5.",
+    )
+
     # summarize / verify
     min_support: float = Field(
         0.3, ge=-1.0, le=1.0, description="A drafted sentence must have this cosine to what it cites."

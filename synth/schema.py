@@ -10,11 +10,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"  # 1.1: sections[].proposals and metadata.extends (incremental runs)
+SCHEMA_VERSION = "1.2"  # 1.1: proposals, metadata.extends (incremental); 1.2: drafting (optional LLM)
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _empty(value: object) -> bool:
+    """Fields with `exclude_if=_empty` are left out of the output while unused: features that are off
+    (incremental runs, LLM drafting) leave the JSON byte for byte as it was without them."""
+    return value is None or value == []
 
 
 class Votes(_Model):
@@ -81,6 +87,43 @@ class SummarySentence(_Model):
     support: float | None = Field(None, description="Cosine of the sentence with what it cites (drafted sentences).")
     status: Literal["draft", "accepted", "rejected"] = Field("draft", description="A reviewer's decision.")
     original_text: str | None = Field(None, description="The machine's text, when a reviewer edited it.")
+    drafted_by: str | None = Field(
+        None, exclude_if=_empty, description="LLM drafting: 'model (prompt version)' that wrote it."
+    )
+    judged: str | None = Field(
+        None, exclude_if=_empty, description="LLM drafting: the entailment judge's verdict on the citations."
+    )
+
+
+class DraftedText(_Model):
+    """A title or statement an LLM drafted, kept because it passed every check; never shown as a quote."""
+
+    text: str
+    citations: list[Citation] = Field(description="The evidence segments it rests on, as the model cited them.")
+    support: float = Field(description="Cosine of the text with the mean of what it cites.")
+    judged: str = Field(description="The entailment judge's verdict.")
+    drafted_by: str = Field(description="'model (prompt version)'.")
+
+
+class DraftDropped(_Model):
+    scope: str = Field(description="Theme id, minority view id, or 'overview' (with the section index).")
+    part: Literal["title", "summary", "overview", "statement"]
+    text: str = Field(description="What the model wrote (for the record; never shown as synth's).")
+    reason: str
+
+
+class Drafting(_Model):
+    """What the LLM drafter did in this run: where it sent contributions, what it kept, what it dropped."""
+
+    model: str
+    base_url: str
+    loopback: bool = Field(description="False: contributions were sent to a host off this machine.")
+    prompt_version: str
+    warnings: list[str] = Field(default_factory=list)
+    prompt_tokens: int = Field(0, description="As the model counted them (cached answers count as first paid).")
+    completion_tokens: int = 0
+    kept: int = 0
+    dropped: list[DraftDropped] = Field(default_factory=list)
 
 
 class Summary(_Model):
@@ -109,6 +152,9 @@ class Theme(_Model):
     cohesion: float = Field(description="Mean cosine of members to the theme centre.")
     group_counts: dict[str, int] = Field(default_factory=dict, description="Participants per group.")
     breadth: float | None = Field(None, description="Share of the section's groups with a participant here.")
+    drafted_title: DraftedText | None = Field(
+        None, exclude_if=_empty, description="LLM drafting: a title that passed the checks."
+    )
 
 
 class MinorityView(_Model):
@@ -124,6 +170,9 @@ class MinorityView(_Model):
     quotes: list[Citation] = Field(default_factory=list, description="Verbatim quotes from other members.")
     reason: str = Field(description="Why it is flagged, in plain words; the figures are in `stats`.")
     stats: dict[str, float | int | str] = Field(default_factory=dict)
+    drafted_statement: DraftedText | None = Field(
+        None, exclude_if=_empty, description="LLM drafting: what the view is, drafted."
+    )
 
 
 class Excluded(_Model):
@@ -185,7 +234,9 @@ class Section(_Model):
     groups: list[str] = Field(default_factory=list)
     breakdowns: list[Breakdown] = Field(default_factory=list)
     proposals: list[Proposal] = Field(
-        default_factory=list, description="Incremental runs: splits and merges the new data suggests."
+        default_factory=list,
+        exclude_if=_empty,
+        description="Incremental runs: splits and merges the new data suggests.",
     )
 
 
@@ -216,7 +267,10 @@ class RunMetadata(_Model):
     nlp_model: ModelInfo
     seed: int
     libraries: dict[str, str]
-    extends: Extends | None = Field(None, description="For an incremental run: the run it started from.")
+    extends: Extends | None = Field(
+        None, exclude_if=_empty, description="For an incremental run: the run it started from."
+    )
+    drafting: Drafting | None = Field(None, exclude_if=_empty, description="LLM drafting, when it was on.")
 
 
 class Coverage(_Model):

@@ -141,6 +141,12 @@ def run(
         excluded=prepared.excluded,
         coverage=coverage(prepared.contributions, prepared.segments, prepared.excluded, sections),
     )
+    usage: dict[str, float] = {}
+    if config.draft:
+        from synth.pipeline.draft import draft
+
+        usage = draft(synthesis, config, all_data[0].embed if all_data else None, cache, progress)
+        lap("draft")
     verify(synthesis, config.min_support)
     lap("verify")
-    return RunResult(synthesis, lap.timings)
+    return RunResult(synthesis, {**lap.timings, **usage})

@@ -79,14 +79,24 @@ def check(synthesis: Synthesis, min_support: float = 0.3, scorer: SupportScorer 
         for t in sec.themes:
             for c in t.representatives:
                 check_citation(f"theme {t.id} representative", c)
+            for drafted in [t.drafted_title] if t.drafted_title else []:
+                for c in drafted.citations:
+                    check_citation(f"theme {t.id} drafted title", c)
+                if not drafted.citations or drafted.support < min_support:
+                    problems.append(f"theme {t.id}: drafted title not supported by what it cites")
             if t.title_citation is not None:
                 check_citation(f"theme {t.id} title", t.title_citation)
                 if t.title[1:] != t.title_citation.quote[1:]:  # only the first letter's case may differ
                     problems.append(f"theme {t.id}: title is not the words it cites")
         for v in sec.minority_views:
             problems += [f"minority view {v.id} names unknown {x}" for x in v.contribution_ids if x not in texts]
+            drafted = v.drafted_statement
             for c in [*([v.statement_citation] if v.statement_citation else []), *v.quotes]:
                 check_citation(f"minority view {v.id}", c)
+            for c in drafted.citations if drafted else []:
+                check_citation(f"minority view {v.id} drafted statement", c)
+            if drafted and (not drafted.citations or drafted.support < min_support):
+                problems.append(f"minority view {v.id}: drafted statement not supported by what it cites")
         for summary in sec.summaries:
             for i, sentence in enumerate(summary.sentences):
                 where = f"summary {summary.scope} sentence {i + 1}"
