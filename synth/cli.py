@@ -33,6 +33,14 @@ def run_cmd(
     config: Annotated[Path | None, typer.Option(help="JSON file of settings (see synth.config).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the embedding cache.")] = False,
     title: Annotated[str | None, typer.Option(help="Report title (default: the input name).")] = None,
+    draft: Annotated[
+        bool,
+        typer.Option(
+            "--draft",
+            help="Draft titles and summaries with an LLM (SYNTH_LLM_BASE_URL, SYNTH_LLM_MODEL, SYNTH_LLM_API_KEY); "
+            "each drafted sentence is checked against what it cites and dropped if not supported.",
+        ),
+    ] = False,
     from_: Annotated[
         Path | None,
         typer.Option(
@@ -50,6 +58,13 @@ def run_cmd(
 
     settings = json.loads(config.read_text()) if config else {}
     settings.setdefault("seed", seed)
+    if draft:
+        settings["draft"] = True
+        from synth.llm import Endpoint, remote_warning
+
+        endpoint = Endpoint.of(SynthConfig(**settings))
+        if endpoint is not None and (warning := remote_warning(endpoint)):
+            err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
     columns = ColumnMap(
         id=id_col,
         text=text_col,
@@ -87,6 +102,13 @@ def run_cmd(
         f"{cov.n_input} contributions: {cov.n_themed} in themes, {cov.n_unassigned} unassigned, "
         f"{cov.n_excluded} excluded; {sum(len(s.minority_views) for s in result.synthesis.sections)} minority views."
     )
+    if (drafting := result.synthesis.metadata.drafting) is not None:
+        err.print(
+            f"Drafting with {drafting.model or 'no model'}: {drafting.kept} drafted texts kept, "
+            f"{len(drafting.dropped)} dropped by the checks (reasons in synthesis.json, metadata.drafting)."
+        )
+        for w in drafting.warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
     if result.synthesis.metadata.extends is not None:
         n_new = result.synthesis.metadata.extends.n_new
         proposals = sum(len(s.proposals) for s in result.synthesis.sections)

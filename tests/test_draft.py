@@ -253,3 +253,23 @@ def test_real_small_model_end_to_end(llama_server: str, tmp_path: Path) -> None:
     again = run(small, config, cache_dir=tmp_path)  # cached answers: the same bytes, no new call
     assert again.synthesis.model_dump_json() == first.synthesis.model_dump_json()
     assert again.timings["llm_calls"] == 0
+
+
+def test_api_run_with_drafting_records_drops_and_warns(api, server, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Through the API: a run started with drafting records what was dropped and why; a remote endpoint is warned
+    about in the response that starts the run."""
+    from tests.conftest import h, make_project, upload_polis, work
+
+    llm = server(scripted)
+    pid, keys = make_project(api, "Drafting")
+    upload_polis(api, pid, keys["platform"])
+    config = {"draft": True, "llm_base_url": llm.url, "llm_model": "scripted"}
+    r = api.post(f"/v1/projects/{pid}/runs", json={"config": config}, headers=h(keys["platform"]))
+    assert r.status_code == 202 and r.json()["warnings"] == []
+    work(api)
+    result = api.get(f"/v1/projects/{pid}/runs/{r.json()['id']}/result", headers=h(keys["reader"])).json()
+    drafting = result["metadata"]["drafting"]
+    assert drafting["kept"] > 0 and any("e99" in d["reason"] for d in drafting["dropped"])
+    remote = {"draft": True, "llm_base_url": "https://llm.example.org/v1", "llm_model": "big"}
+    r = api.post(f"/v1/projects/{pid}/runs", json={"config": remote}, headers=h(keys["platform"]))
+    assert r.status_code == 202 and "llm.example.org" in r.json()["warnings"][0]

@@ -125,6 +125,9 @@ class RunIn(Strict):
 
 class RunOut(BaseModel):
     id: str
+    warnings: list[str] = Field(
+        default_factory=list, description="E.g. drafting sends contributions to a host that is not this machine."
+    )
     project_id: str
     status: str
     progress: dict[str, list[int]]

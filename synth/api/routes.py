@@ -272,8 +272,20 @@ def get_contribution(project_id: str, contribution_id: str, request: Request, wh
 # --- runs -------------------------------------------------------------------------------------------
 
 
+def _warnings(config: dict) -> list[str]:
+    """What a caller must know before contributions leave this machine: drafting with a remote endpoint."""
+    from synth.config import SynthConfig
+    from synth.llm import Endpoint, remote_warning
+
+    settings = SynthConfig(**config)
+    endpoint = Endpoint.of(settings) if settings.draft else None
+    warning = remote_warning(endpoint) if endpoint is not None else None
+    return [warning] if warning else []
+
+
 def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
     return RunOut(
+        warnings=_warnings(r.config or {}),
         id=r.id,
         project_id=r.project_id,
         status=r.status,

@@ -23,7 +23,9 @@ from starlette.exceptions import HTTPException
 
 from synth import projects as svc
 from synth.api.auth import CAN, Caller
+from synth.config import SynthConfig
 from synth.formats import InputError, load_uploaded
+from synth.llm import Endpoint
 from synth.report import html_environment, render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
 from synth.web.map import theme_colours, theme_map
@@ -178,9 +180,13 @@ def project(request: Request, project_id: str, error: str = "") -> Response:
         runs = list(reversed(svc.list_runs(s, project_id)))
         total, _ = svc.list_contributions(s, project_id, 0, 1)
     busy = any(r.status in ("queued", "running") for r in runs)
+    endpoint = Endpoint.of(SynthConfig())  # the server's own LLM settings (environment), if any
     return page(
         request,
         "project.html.j2",
+        llm_configured=endpoint is not None,
+        llm_host=endpoint.host if endpoint else "",
+        llm_loopback=endpoint.loopback if endpoint else True,
         project=p,
         runs=runs,
         n_contributions=total,
@@ -237,10 +243,11 @@ async def start_run(request: Request, project_id: str) -> Response:
     form = await _form(request)
     limits = svc.Limits.of(request.app.state.limits)
     earlier = str(form.get("from_run") or "")[:64]
+    overrides = {"draft": True} if form.get("draft") else {}
 
     def start() -> None:
         with request.app.state.db.session() as s:
-            svc.start_run(s, project_id, {}, f"{who.actor} (web)", limits, (earlier, None) if earlier else None)
+            svc.start_run(s, project_id, overrides, f"{who.actor} (web)", limits, (earlier, None) if earlier else None)
 
     try:
         await run_in_threadpool(start)
