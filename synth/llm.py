@@ -34,6 +34,10 @@ class BudgetExceeded(LLMError):
     """The run's token budget is spent."""
 
 
+class MalformedAnswer(LLMError):
+    """One answer was not a JSON object even after a repair: that item fails, the model may still answer others."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     base_url: str
@@ -143,7 +147,7 @@ class ChatClient:
             try:
                 answer = _parse(content)
             except ValueError as again:
-                raise LLMError(f"the model's answer is not a JSON object, even after one repair: {again}") from None
+                raise MalformedAnswer(f"not a JSON object, even after one repair ({again})") from None
         self._cache.put({key: json.dumps({"answer": answer, "usage": list(used)}).encode()})
         return answer
 

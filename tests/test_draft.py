@@ -275,3 +275,20 @@ def test_reviewer_rewording_of_a_drafted_run_meets_the_same_judge(planted_run: R
     assert kept.sections[0].summaries[1].sentences[index].judged == "supported"
     with pytest.raises(EditError, match="do not support"):
         apply_edit(s, edit(f"{quote} This always happens."), config)
+
+
+def test_one_malformed_answer_drops_that_item_only(planted_run: RunResult, server, cache_dir: Path) -> None:  # noqa: ANN001
+    def reply(body: dict) -> tuple[int, dict | str, float]:
+        if "Write a title" in body["messages"][0]["content"]:
+            return 200, {"choices": [{"message": {"content": "Title: uniforms {"}}]}, 0.0
+        return scripted(body)
+
+    llm = server(reply)
+    s = planted_run.synthesis.model_copy(deep=True)
+    config = SynthConfig(draft=True, llm_base_url=llm.url, llm_model="scripted")
+    draft(s, config, lambda texts: embed_texts([normalise(t) for t in texts], cache_dir), None)
+    report = s.metadata.drafting
+    titles = [d for d in report.dropped if d.part == "title"]
+    assert titles and all("not a JSON object, even after one repair" in d.reason for d in titles)
+    assert report.kept > 0 and not report.warnings  # the summaries were still drafted
+    assert all(t.drafted_title is None for t in s.sections[0].themes)

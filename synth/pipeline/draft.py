@@ -24,7 +24,7 @@ from string import Template
 import numpy as np
 
 from synth.config import SynthConfig
-from synth.llm import BudgetExceeded, ChatClient, Endpoint, LLMError, remote_warning
+from synth.llm import BudgetExceeded, ChatClient, Endpoint, LLMError, MalformedAnswer, remote_warning
 from synth.pipeline.cluster import unit
 from synth.schema import (
     Citation,
@@ -78,9 +78,15 @@ class Drafter:
     def evidence_block(self, evidence: dict[str, Segment]) -> str:
         return "\n".join(f"[{eid}] {seg.text[:EVIDENCE_CHARS]}" for eid, seg in evidence.items())
 
-    def ask(self, name: str, schema: dict, max_tokens: int, **values: str) -> dict:
+    def ask(self, name: str, schema: dict, max_tokens: int, scope: str, part: str, **values: str) -> dict | None:
+        """The model's JSON answer; None (recorded as dropped) when this one answer stays malformed."""
         text = prompt(name).safe_substitute(**values)
-        return self.client.complete_json([{"role": "user", "content": text}], schema, max_tokens)
+        try:
+            return self.client.complete_json([{"role": "user", "content": text}], schema, max_tokens)
+        except MalformedAnswer as exc:
+            what = "the judge's answer" if name == "judge" else "the answer"
+            self.report.dropped.append(DraftDropped(scope=scope, part=part, text="", reason=f"{what} was {exc}"))
+            return None
 
     def check(
         self, scope: str, part: str, text: object, cited: object, evidence: dict[str, Segment], max_words: int
@@ -112,7 +118,9 @@ class Drafter:
         if support < self.min_support:
             return drop(f"too far from what it cites (similarity {support:.2f} < {self.min_support})")
         cited_block = self.evidence_block(dict(zip(ids, segs, strict=True)))
-        verdict = self.ask("judge", JUDGE_SCHEMA, 20, evidence=cited_block, sentence=text)
+        verdict = self.ask("judge", JUDGE_SCHEMA, 20, scope, part, evidence=cited_block, sentence=text)
+        if verdict is None:
+            return None
         if verdict.get("supported") is not True:
             return drop("the entailment judge found a claim the cited contributions do not support")
         self.report.kept += 1
@@ -120,13 +128,19 @@ class Drafter:
         return DraftedText(text=text, citations=citations, support=support, judged="supported", drafted_by=self.by)
 
     def title(self, theme: Theme, evidence: dict[str, Segment], question: str) -> None:
-        answer = self.ask("title", _TITLE, 60, evidence=self.evidence_block(evidence), question=question)
+        answer = self.ask(
+            "title", _TITLE, 60, theme.id, "title", evidence=self.evidence_block(evidence), question=question
+        )
+        if answer is None:
+            return
         drafted = self.check(theme.id, "title", answer.get("title"), answer.get("evidence"), evidence, 20)
         if drafted is not None:
             theme.drafted_title = drafted
 
     def sentences(self, scope: str, part: str, name: str, evidence: dict[str, Segment], question: str) -> list:
-        answer = self.ask(name, _SENTENCES, 300, evidence=self.evidence_block(evidence), question=question)
+        answer = self.ask(name, _SENTENCES, 300, scope, part, evidence=self.evidence_block(evidence), question=question)
+        if answer is None:
+            return []
         items = answer.get("sentences") if isinstance(answer.get("sentences"), list) else []
         if not items:
             self.report.dropped.append(
@@ -150,7 +164,10 @@ class Drafter:
         return out
 
     def statement(self, view: MinorityView, evidence: dict[str, Segment], question: str) -> None:
-        answer = self.ask("statement", _STATEMENT, 80, evidence=self.evidence_block(evidence), question=question)
+        block = self.evidence_block(evidence)
+        answer = self.ask("statement", _STATEMENT, 80, view.id, "statement", evidence=block, question=question)
+        if answer is None:
+            return
         drafted = self.check(view.id, "statement", answer.get("text"), answer.get("evidence"), evidence, 30)
         if drafted is not None:
             view.drafted_statement = drafted
