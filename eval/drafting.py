@@ -21,7 +21,7 @@ import numpy as np
 
 from eval.common import llama_server, machine, table, write_section
 from eval.harness import cache
-from eval.minority import polis_corpora
+from eval.minority import polis_corpus
 from eval.quality import argkp_corpora
 from eval.titles import MIN_ARGS, best_match, keypoints_by_corpus, rouge_l
 from synth.config import SynthConfig
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         config = SynthConfig(draft=True, llm_base_url=url, llm_model=args.model, llm_token_budget=args.budget)
         kps = keypoints_by_corpus("dev")
         corpora = [(c, kps[c.name]) for c, _ in argkp_corpora("dev")[: args.argkp]]
-        corpora += [(c, None) for c in polis_corpora() if c.name in POLIS]
+        corpora += [(polis_corpus(name), None) for name in POLIS]
         for corpus, keypoints in corpora:
             started = time.perf_counter()
             result = run(corpus.loaded(), config, cache_dir=folder / "cache")

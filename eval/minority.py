@@ -49,14 +49,16 @@ def argkp_motions() -> list[Corpus]:
     ]
 
 
+def polis_corpus(name: str) -> Corpus:
+    """A Polis conversation's comments as a run reads them (moderated-out rows stay excluded)."""
+    loaded = load_contributions(DATASETS / "polis-opendata" / name)
+    out_ids = {e.contribution_id for e in loaded.excluded}
+    keep = [c for c in loaded.contributions if c.id not in out_ids and c.text.strip()]
+    return Corpus(name, [c.id for c in keep], [c.text for c in keep], [None] * len(keep))
+
+
 def polis_corpora() -> list[Corpus]:
-    out = []
-    for name in POLIS_EN:
-        loaded = load_contributions(DATASETS / "polis-opendata" / name)
-        out_ids = {e.contribution_id for e in loaded.excluded}
-        keep = [c for c in loaded.contributions if c.id not in out_ids and c.text.strip()]
-        out.append(Corpus(name, [c.id for c in keep], [c.text for c in keep], [None] * len(keep)))
-    return out
+    return [polis_corpus(name) for name in POLIS_EN]
 
 
 def score_plant(s: Synthesis, planted: set[str]) -> tuple[bool, int, int]:
