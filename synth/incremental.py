@@ -123,7 +123,7 @@ def _prepare(
         )
     seen = {(by_id[c].question, duplicate_key(by_id[c].text)): c for c in live}
     repeats = [
-        Excluded(contribution_id=c.id, reason=f"duplicate of {seen[key]}", duplicate_of=seen[key])
+        Excluded(contribution_id=c.id, reason=f"exact duplicate of {seen[key]} (earlier run)", duplicate_of=seen[key])
         for c in new
         if (key := (c.question, duplicate_key(c.text))) in seen
     ]

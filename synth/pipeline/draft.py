@@ -65,7 +65,7 @@ Embed = Callable[[list[str]], np.ndarray]
 
 def prompt(name: str) -> Template:
     """A versioned prompt template shipped in the package (synth/prompts/NAME.v1.txt)."""
-    return Template(resources.files("synth.prompts").joinpath(f"{name}.{PROMPT_VERSION}.txt").read_text("utf-8"))
+    return Template(resources.files("synth").joinpath("prompts", f"{name}.{PROMPT_VERSION}.txt").read_text("utf-8"))
 
 
 class Drafter:
