@@ -22,12 +22,17 @@ err = Console(stderr=True)
 def run_cmd(
     input: Annotated[Path, typer.Argument(help="CSV, JSON, JSONL file, or a Polis export folder.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for synthesis.json and the reports.")],
-    fmt: Annotated[str, typer.Option("--format", help="auto, csv, json, jsonl or polis.")] = "auto",
-    id_col: Annotated[str | None, typer.Option(help="Column holding contribution ids.")] = None,
-    text_col: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
-    group_col: Annotated[str | None, typer.Option(help="Column holding the table / session / group.")] = None,
-    participant_col: Annotated[str | None, typer.Option(help="Column holding the participant id.")] = None,
-    question_col: Annotated[str | None, typer.Option(help="Column holding the question answered.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, csv, json, jsonl, polis or sheet (.xlsx, .xls, .ods).")
+    ] = "auto",
+    id_col: Annotated[list[str] | None, typer.Option(help="Column holding contribution (or respondent) ids.")] = None,
+    text_col: Annotated[
+        list[str] | None,
+        typer.Option(help="Column holding the text; give it once per question column to read a wide file."),
+    ] = None,
+    group_col: Annotated[list[str] | None, typer.Option(help="Column holding the table / session / group.")] = None,
+    participant_col: Annotated[list[str] | None, typer.Option(help="Column holding the participant id.")] = None,
+    question_col: Annotated[list[str] | None, typer.Option(help="Column holding the question answered.")] = None,
     attr_cols: Annotated[str | None, typer.Option(help="Comma-separated attribute (stratum) columns.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     config: Annotated[Path | None, typer.Option(help="JSON file of settings (see synth.config).")] = None,
@@ -65,12 +70,22 @@ def run_cmd(
         endpoint = Endpoint.of(SynthConfig(**settings))
         if endpoint is not None and (warning := remote_warning(endpoint)):
             err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+
+    def once(option: str, values: list[str] | None) -> str | None:
+        """An option that takes one column, given twice, is an error: never a silent choice of the last."""
+        if values and len(values) > 1:
+            err.print(f"[red]error:[/red] {option} was given {len(values)} times ({', '.join(values)}); give it once")
+            raise typer.Exit(2)
+        return values[0] if values else None
+
+    texts = tuple(text_col or ())
     columns = ColumnMap(
-        id=id_col,
-        text=text_col,
-        participant=participant_col,
-        group=group_col,
-        question=question_col,
+        id=once("--id-col", id_col),
+        text=texts[0] if len(texts) == 1 else None,
+        texts=texts if len(texts) > 1 else (),
+        participant=once("--participant-col", participant_col),
+        group=once("--group-col", group_col),
+        question=once("--question-col", question_col),
         attributes=tuple(a.strip() for a in attr_cols.split(",") if a.strip()) if attr_cols else (),
     )
     with Progress(

@@ -79,7 +79,7 @@ def test_bad_input_names_file_row_and_column(
 
 def test_unknown_override_column_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "in.csv", "id,text\n1,a\n")
-    with pytest.raises(InputError, match="--text-col names a column that is not there"):
+    with pytest.raises(InputError, match="the text column is not there"):
         load_contributions(path, columns=ColumnMap(text="comment"))
 
 

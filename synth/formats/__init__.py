@@ -17,9 +17,12 @@ from synth.formats.polis import VOTES_FILE, is_polis_export, read_polis
 
 __all__ = ["ColumnMap", "InputError", "LoadedInput", "load_contributions", "load_uploaded", "upload_name"]
 
-FORMATS = ("auto", "csv", "json", "jsonl", "polis")
-SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-FORMAT_SUFFIXES = {"csv": ".csv", "json": ".json", "jsonl": ".jsonl"}
+FORMATS = ("auto", "csv", "json", "jsonl", "polis", "sheet")
+SUFFIX_FORMATS = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".xlsx": "sheet", ".xlsm": "sheet", ".xls": "sheet", ".ods": "sheet",
+}  # fmt: skip
+FORMAT_SUFFIXES = {"csv": ".csv", "json": ".json", "jsonl": ".jsonl", "sheet": ".xlsx"}
 # Unicode categories removed from a shown file name: controls, format characters (bidi overrides among
 # them, which can make a name read backwards), unpaired surrogates, and line / paragraph separators.
 _HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
@@ -28,7 +31,7 @@ _HIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 def load_contributions(
     path: str | Path, fmt: str = "auto", columns: ColumnMap | None = None, *, shown: Namer = str
 ) -> LoadedInput:
-    """Read a file or a Polis export folder. fmt: auto, csv, json, jsonl or polis.
+    """Read a file or a Polis export folder. fmt: auto, csv, json, jsonl, polis or sheet (.xlsx/.xls/.ods).
 
     `shown` names files in errors and notes; by default the path as given.
     """
@@ -43,7 +46,12 @@ def load_contributions(
     if fmt == "auto":
         fmt = SUFFIX_FORMATS.get(path.suffix.lower(), "")
         if not fmt:
-            raise InputError(shown(path), None, None, "unknown file type: use .csv, .json or .jsonl, or pass --format")
+            raise InputError(
+                shown(path),
+                None,
+                None,
+                "unknown file type: use .csv, .tsv, .json, .jsonl, .xlsx, .xls or .ods, or pass --format",
+            )
     return read_generic(path, fmt, columns, shown)
 
 
@@ -80,7 +88,7 @@ def load_uploaded(filename: str | None, data: bytes, fmt: str = "auto", votes: b
     """
     name = upload_name(filename)
     if fmt not in FORMATS:
-        raise InputError(name, None, None, f"format must be auto, csv, json, jsonl or polis, not {clip(fmt)!r}")
+        raise InputError(name, None, None, f"format must be one of {', '.join(FORMATS)}, not {clip(fmt)!r}")
     if votes is not None:
         fmt = "polis"
     stored = _disk_name(filename, fmt)

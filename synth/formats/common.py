@@ -72,10 +72,12 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Explicit column choices; None means auto-detect by name."""
+    """Explicit column choices; None means auto-detect by name. `texts` (two or more columns) reads a wide
+    file: one contribution per non-empty answer, the column header as its question."""
 
     id: str | None = None
     text: str | None = None
+    texts: tuple[str, ...] = ()
     participant: str | None = None
     group: str | None = None
     question: str | None = None
@@ -98,22 +100,29 @@ def _line_of(data: bytes, offset: int) -> int:
 
 
 def decode_utf8(data: bytes, file: str) -> str:
-    """Decode UTF-8 (a BOM is allowed); on failure say which row holds the bad byte.
+    """Decode UTF-8 (a BOM is allowed) or UTF-16 with a BOM; on failure say which row holds the bad byte.
 
     NUL bytes are refused too: no text format holds them, and PostgreSQL cannot store them.
     """
     if not data.strip():
         raise InputError(file, None, None, "the file is empty")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark, as Excel's "Unicode text" saves
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as err:
+            raise InputError(
+                file, None, None, f"not valid UTF-16 at byte {err.start}: save the file as UTF-8"
+            ) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         bad = data[err.start : err.start + 1].hex()
-        hint = "it looks like UTF-16; " if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
         raise InputError(
             file,
             _line_of(data, err.start),
             None,
-            f"byte 0x{bad} at offset {err.start} is not UTF-8; {hint}save the file as UTF-8 and retry",
+            f"byte 0x{bad} at offset {err.start} is not UTF-8 (nor UTF-16 with a byte-order mark); save the "
+            "file as UTF-8 and retry",
         ) from None
     nul = data.find(b"\x00")
     if nul >= 0:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,20 @@ from synth.schema import Contribution
 
 # Names seen in Polis, Decidim, CONSUL, Go Vocal, themefinder and survey exports, most specific first.
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    "id": ("id", "comment-id", "comment_id", "contribution_id", "response_id", "arg_id", "uuid", "key"),
+    "id": (
+        "id",
+        "comment_id",
+        "contribution_id",
+        "response_id",
+        "responseid",
+        "respondent_id",
+        "record_id",
+        "row_id",
+        "submission_id",
+        "arg_id",
+        "uuid",
+        "key",
+    ),  # fmt: skip
     "text": (
         "text",
         "comment-body",
@@ -64,18 +79,43 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
 Rows = list[tuple[int, dict[str, Any]]]
 
 
-def _pick(role: str, explicit: str | None, names: list[str], file: str) -> str | None:
+def _norm(name: str) -> str:
+    """'Response ID', 'response-id' and 'response_id' are one name."""
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower())
+
+
+def _pick(role: str, explicit: str | None, names: list[str], file: str, taken: set[str] = frozenset()) -> str | None:
     if explicit is not None:
         if explicit not in names:
-            raise InputError(
-                file, None, explicit, f"--{role}-col names a column that is not there; columns: {preview(names)}"
-            )
+            raise InputError(file, None, explicit, f"the {role} column is not there; columns: {preview(names)}")
         return explicit
-    lowered = {n.lower().strip(): n for n in names}
+    lowered = {_norm(n): n for n in names if n not in taken}
     for cand in CANDIDATES[role]:
-        if cand in lowered:
-            return lowered[cand]
+        if _norm(cand) in lowered:
+            return lowered[_norm(cand)]
     return None
+
+
+# A header that reads as a question put to respondents: "Q1: ...", "Question 2 - ...", or one ending in "?".
+_QUESTION_HEADER = re.compile(r"^\s*(?:q(?:uestion)?\s*\d+\b|.*\?\s*$)", re.IGNORECASE)
+
+
+def question_columns(names: list[str]) -> list[str]:
+    """The columns of a wide file (one row per respondent, one column per question), in file order."""
+    return [n for n in names if _QUESTION_HEADER.match(n)]
+
+
+def sniff_delimiter(text: str) -> str:
+    """Comma, semicolon (Excel in much of Europe) or tab, by csv.Sniffer on the start of the file; comma
+    when it cannot tell (a one-column file)."""
+    sample = text[:65536]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        header = sample.split("\n", 1)[0]
+        counts = {d: header.count(d) for d in ",;\t"}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
 
 
 def _rows_csv(text: str, file: str, delimiter: str) -> tuple[list[str], Rows]:
@@ -226,15 +266,17 @@ def _shown(col: str | None) -> str:
 
 @dataclass(frozen=True)
 class _Picked:
-    """The columns chosen for each role (None: the file has none)."""
+    """The columns chosen for each role (None: the file has none). A wide file has `answers` (one column per
+    question) instead of one text column."""
 
-    text: str
+    text: str | None
     id: str | None
     participant: str | None
     group: str | None
     question: str | None
     timestamp: str | None
     attributes: tuple[str, ...]
+    answers: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, str]:
         """Contribution field -> column, so a refused value can name its column."""
@@ -243,28 +285,46 @@ class _Picked:
         return {k: v for k, v in roles.items() if v is not None}
 
 
+def _check_named(names: list[str], wanted: tuple[str, ...], what: str, file: str) -> None:
+    for col in wanted:
+        if len(col) > MAX_KEY_CHARS:
+            raise InputError(file, None, col, f"{what} column name is {len(col):,} characters; at most {MAX_KEY_CHARS}")
+        if col not in names:
+            raise InputError(file, None, col, f"the {what} column is not there; columns: {preview(names)}")
+
+
 def _pick_all(names: list[str], columns: ColumnMap, file: str) -> _Picked:
-    text_col = _pick("text", columns.text, names, file)
-    if text_col is None:
-        raise InputError(file, None, None, f"no text column found among {preview(names)}; name it with --text-col")
-    for attr in columns.attributes:
-        if len(attr) > MAX_KEY_CHARS:
-            raise InputError(
-                file, None, attr, f"attribute column name is {len(attr):,} characters; at most {MAX_KEY_CHARS}"
-            )
-        if attr not in names:
-            raise InputError(
-                file, None, attr, f"--attr-cols names a column that is not there; columns: {preview(names)}"
-            )
-    return _Picked(
-        text=text_col,
-        id=_pick("id", columns.id, names, file),
-        participant=_pick("participant", columns.participant, names, file),
-        group=_pick("group", columns.group, names, file),
-        question=_pick("question", columns.question, names, file),
-        timestamp=_pick("timestamp", None, names, file),
-        attributes=columns.attributes,
-    )
+    _check_named(names, columns.texts, "text", file)
+    _check_named(names, columns.attributes, "attribute", file)
+    text_col = _pick("text", columns.text, names, file) if len(columns.texts) < 2 else None
+    if len(columns.texts) == 1:
+        text_col = columns.texts[0]
+    answers = columns.texts if len(columns.texts) >= 2 else ()
+    if text_col is None and not answers and len(question_columns(names)) >= 2:
+        answers = tuple(question_columns(names))  # a wide file: its question columns say so
+    if text_col is None and not answers:
+        raise InputError(
+            file,
+            None,
+            None,
+            f"no text column found among {preview(names)}: choose the column(s) holding the answers (the CLI's "
+            "--text-col, once per question column of a wide file)",
+        )
+    roles = {
+        "id": _pick("id", columns.id, names, file, set(answers)),
+        "participant": _pick("participant", columns.participant, names, file, set(answers)),
+        "group": _pick("group", columns.group, names, file, set(answers)),
+        "question": None if answers else _pick("question", columns.question, names, file),
+        "timestamp": _pick("timestamp", None, names, file, set(answers)),
+    }
+    attributes = columns.attributes
+    if answers and not attributes:  # a wide file's other columns describe the respondent: keep them
+        used = set(answers) | {c for c in roles.values() if c} | {text_col}
+        attributes = tuple(n for n in names if n not in used and n)[:MAX_AUTO_ATTRIBUTES]
+    return _Picked(text=text_col, attributes=attributes, answers=answers, **roles)
+
+
+MAX_AUTO_ATTRIBUTES = 20
 
 
 def _contribution(rec: dict[str, Any], row: int, cols: _Picked, cid: str, body: str, file: str) -> Contribution:
@@ -287,25 +347,79 @@ def _contribution(rec: dict[str, Any], row: int, cols: _Picked, cid: str, body: 
     )
 
 
-def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -> LoadedInput:
-    """Read CSV/TSV, JSON or JSONL into Contributions; every row becomes one Contribution.
+def _cell(value: Any) -> str:
+    """A spreadsheet cell as the text a person sees: 12.0 -> '12', dates in ISO form, empty -> ''."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
 
-    `shown` names the file in errors and notes (an upload's own name, never its temporary copy).
+
+def _rows_sheet(path: Path, file: str) -> tuple[list[str], Rows]:
+    """The first sheet with data of an .xlsx, .xls or .ods workbook (python-calamine); rows are numbered as the
+    spreadsheet numbers them, so an error's row is the one a person finds on screen."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own errors for broken zips, XML or passwords
+        raise InputError(file, None, None, f"cannot be read as a spreadsheet ({type(exc).__name__})") from None
+    for name in book.sheet_names:
+        cells = [[_cell(v) for v in row] for row in book.get_sheet_by_name(name).to_python(skip_empty_area=False)]
+        first = next((i for i, row in enumerate(cells) if any(v.strip() for v in row)), None)
+        if first is None:
+            continue
+        header = clean_header(cells[first], file)
+        while header and not header[-1]:  # trailing empty header cells of a sheet's used range
+            header.pop()
+        rows: Rows = []
+        for i, values in enumerate(cells[first + 1 :], start=first + 2):
+            extra = [v for v in values[len(header) :] if v.strip()]
+            if extra:
+                raise InputError(file, i, None, f"has a value beyond the last named column ({clip(extra[0])!r})")
+            values = (values + [""] * len(header))[: len(header)]
+            rows.append((i, dict(zip(header, values, strict=True)) if any(v.strip() for v in values) else {}))
+        if not rows:
+            raise InputError(file, None, None, f"sheet {clip(name)!r} has a header but no data rows")
+        if "" in header:
+            raise InputError(file, first + 1, None, "a column with values has no name in the header row")
+        return header, rows
+    raise InputError(file, None, None, "every sheet is empty")
+
+
+def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -> LoadedInput:
+    """Read CSV/TSV (comma, semicolon or tab), JSON, JSONL or a spreadsheet into Contributions.
+
+    A long file gives one Contribution per row; a wide file (one row per respondent, one column per question)
+    one per non-empty answer. `shown` names the file in errors and notes (an upload's own name, never its
+    temporary copy).
     """
     file = shown(path)
     data = path.read_bytes()
-    text = decode_utf8(data, file)
-    if fmt == "csv":
-        names, rows = _rows_csv(text, file, "\t" if path.suffix.lower() == ".tsv" else ",")
-    elif fmt in ("json", "jsonl"):
-        names, rows = _rows_json(text, file, fmt)
+    delimiter = ""
+    if fmt == "sheet":
+        names, rows = _rows_sheet(path, file)
     else:
-        raise InputError(file, None, None, f"unknown format {clip(fmt)!r}")
+        text = decode_utf8(data, file)
+        if fmt == "csv":
+            delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+            names, rows = _rows_csv(text, file, delimiter)
+        elif fmt in ("json", "jsonl"):
+            names, rows = _rows_json(text, file, fmt)
+        else:
+            raise InputError(file, None, None, f"unknown format {clip(fmt)!r}")
     cols = _pick_all(names, columns, file)
+    if cols.answers:
+        return _read_wide(rows, cols, file, sha256_bytes(data), delimiter)
     notes = [
         f"columns: text={_shown(cols.text)} id={_shown(cols.id)} participant={_shown(cols.participant)} "
         f"group={_shown(cols.group)} question={_shown(cols.question)} attributes={preview(cols.attributes)}"
     ]
+    if delimiter and delimiter != ",":
+        notes.append(f"fields separated by {_DELIMITERS[delimiter]}")
     contributions: list[Contribution] = []
     seen_ids: dict[str, int] = {}
     generated: dict[str, int] = {}
@@ -317,3 +431,47 @@ def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -
         seen_ids[cid] = row_no
         contributions.append(_contribution(rec, row_no, cols, cid, body, file))
     return LoadedInput(contributions, [], file, sha256_bytes(data), notes)
+
+
+_DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _read_wide(rows: Rows, cols: _Picked, file: str, digest: str, delimiter: str) -> LoadedInput:
+    """One contribution per non-empty answer: id '<respondent>/q<k>', the column header as its question, the
+    respondent as its participant. Blank answers are counted in the notes, not invented as contributions."""
+    contributions: list[Contribution] = []
+    seen: dict[str, int] = {}
+    blank = 0
+    for row_no, rec in rows:
+        if not rec:
+            blank += len(cols.answers)
+            continue
+        respondent = _value(rec, cols.id or cols.participant, file, row_no, "respondent id", MAX_ID_CHARS)
+        respondent = respondent or f"row{row_no}"
+        if respondent in seen:
+            raise InputError(
+                file, row_no, cols.id, f"respondent {respondent!r} again (first at row {seen[respondent]})"
+            )
+        seen[respondent] = row_no
+        for k, col in enumerate(cols.answers, start=1):
+            body = _text(rec, col, file, row_no)
+            if not body.strip():
+                blank += 1
+                continue
+            one = _Picked(
+                text=col, id=None, participant=None, group=cols.group, question=None, timestamp=cols.timestamp,
+                attributes=cols.attributes,
+            )  # fmt: skip
+            c = _contribution(rec, row_no, one, f"{respondent}/q{k}", body, file)
+            contributions.append(c.model_copy(update={"question": col, "participant_id": respondent}))
+    questions = "; ".join(f"q{k} = {clip(c)!r}" for k, c in enumerate(cols.answers, start=1))
+    notes = [
+        f"wide file: {len(seen)} respondents × {len(cols.answers)} questions ({questions}); respondent="
+        f"{_shown(cols.id or cols.participant)} group={_shown(cols.group)} attributes={preview(cols.attributes)}",
+        f"{len(contributions)} answers read; {blank} blank answers are not contributions",
+    ]
+    if delimiter and delimiter != ",":
+        notes.append(f"fields separated by {_DELIMITERS[delimiter]}")
+    if not contributions:
+        raise InputError(file, None, None, "no answers: every question column is empty")
+    return LoadedInput(contributions, [], file, digest, notes)
