@@ -107,3 +107,35 @@ def test_cli_reads_a_wide_file_and_refuses_an_option_given_twice(
     )
     assert result.exit_code == 0, result.output
     assert "74 contributions" in result.output
+
+
+def test_api_preview_then_mapped_upload(api, wide_xlsx: Path) -> None:  # noqa: ANN001
+    """Preview with a mapping (nothing stored), then the same body imports; bad mappings are 422s naming the
+    column."""
+    from tests.conftest import h, make_project
+
+    pid, keys = make_project(api, "Wide")
+    data = wide_xlsx.read_bytes()
+    files = {"file": ("assembly.xlsx", data, "application/octet-stream")}
+    mapping = {"id_column": "Response ID", "text_column": [Q1, Q2], "attribute_column": ["Region"]}
+    r = api.post(f"/v1/projects/{pid}/contributions/preview", files=files, data=mapping, headers=h(keys["platform"]))
+    assert r.status_code == 200, r.text
+    preview = r.json()
+    assert preview["columns"] == HEADER and preview["roles"]["text"] == [Q1, Q2] and preview["roles"]["wide"]
+    assert preview["roles"]["attributes"] == ["Region"] and preview["n_contributions"] == 74
+    assert preview["first"][0]["attributes"] == {"Region": "North"}
+    stored = api.get(f"/v1/projects/{pid}/contributions", headers=h(keys["reader"])).json()
+    assert stored["total"] == 0  # a preview stores nothing
+    r = api.post(f"/v1/projects/{pid}/contributions", files=files, data=mapping, headers=h(keys["platform"]))
+    assert r.status_code == 200 and r.json()["created"] == 74
+    one = api.get(f"/v1/projects/{pid}/contributions/R001%2Fq2", headers=h(keys["reader"])).json()
+    assert one["question"] == Q2 and one["participant_id"] == "R001"
+
+    for bad, column in (
+        ({"text_column": "Q9: not there"}, "Q9: not there"),
+        ({"id_column": ["Response ID", "Region"]}, "id_column"),
+        ({"id_column": "Response ID", "text_column": "Response ID"}, "Response ID"),
+    ):
+        r = api.post(f"/v1/projects/{pid}/contributions", files=files, data=bad, headers=h(keys["platform"]))
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", (bad, r.text)
+        assert r.json()["column"] == column

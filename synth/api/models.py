@@ -107,6 +107,17 @@ class Page(BaseModel):
     items: list[Any]
 
 
+class UploadPreview(BaseModel):
+    source: str
+    columns: list[str] = Field(description="The file's columns (empty for a Polis export).")
+    roles: dict[str, Any] = Field(description="Role -> column(s): text, id, participant, group, question, attributes.")
+    n_contributions: int
+    n_excluded: int
+    excluded: list[dict[str, Any]] = Field(description="The first 20 exclusions, with their reasons.")
+    first: list[dict[str, Any]] = Field(description="The first 10 contributions as they would be stored.")
+    notes: list[str]
+
+
 class RunIn(Strict):
     config: SynthConfig = Field(
         default_factory=SynthConfig, description="Settings to override; every one is bounded (see the schema)."

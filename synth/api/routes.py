@@ -28,11 +28,12 @@ from synth.api.models import (
     RunIn,
     RunOut,
     ThemeBrief,
+    UploadPreview,
     UploadReport,
 )
 from synth.api.problems import Problem
 from synth.diff import RunDiff, diff
-from synth.formats import InputError, LoadedInput, load_uploaded
+from synth.formats import ColumnMap, InputError, LoadedInput, load_uploaded, preview_uploaded
 from synth.report import render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
 from synth.schema import Breakdown, Contribution, MinorityView, Summary, Synthesis, Theme
@@ -155,7 +156,17 @@ UPLOAD_DOC = {
                             "format": "binary",
                             "description": "Polis participants-votes.csv (with file = comments.csv)",
                         },
-                        "format": {"type": "string", "enum": ["auto", "csv", "json", "jsonl", "polis"]},
+                        "format": {"type": "string", "enum": ["auto", "csv", "json", "jsonl", "polis", "sheet"]},
+                        "id_column": {"type": "string", "description": "Mapping: the id (or respondent) column"},
+                        "text_column": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Mapping: the text column, or one per question column of a wide file",
+                        },
+                        "question_column": {"type": "string"},
+                        "participant_column": {"type": "string"},
+                        "group_column": {"type": "string"},
+                        "attribute_column": {"type": "array", "items": {"type": "string"}},
                     },
                     "required": ["file"],
                 }
@@ -183,23 +194,56 @@ def _parse_json_upload(body: bytes) -> LoadedInput:
     return LoadedInput(contributions, [], "request body (JSON)", svc.hash_key(body.decode("utf-8", "replace")))
 
 
-def _read_file_upload(filename: str, data: bytes, fmt: str, votes: bytes | None) -> LoadedInput:
+def _read_file_upload(
+    filename: str, data: bytes, fmt: str, votes: bytes | None, columns: ColumnMap | None = None, preview: bool = False
+) -> Any:
     """CPU work: runs in a worker thread, never on the event loop."""
     try:
-        return load_uploaded(filename, data, fmt, votes)
+        if preview:
+            return preview_uploaded(filename, data, fmt, votes, columns)
+        return load_uploaded(filename, data, fmt, votes, columns)
     except InputError as exc:
         where = {"file": exc.file, "row": exc.row, "column": exc.column}
         raise Problem(422, "Invalid upload", f"{exc.file}: {exc.message}", **where) from None
 
 
-async def _read_upload(request: Request) -> LoadedInput:
+MAPPING_FIELDS = ("id_column", "question_column", "participant_column", "group_column")
+
+
+def column_map(form: Any) -> ColumnMap:
+    """The mapping sent with a multipart upload. A one-column role given twice, or one column given two roles,
+    is a 422 naming it: never a silent choice."""
+    one: dict[str, str | None] = {}
+    for name in MAPPING_FIELDS:
+        values = [str(v) for v in form.getlist(name) if str(v)]
+        if len(values) > 1:
+            raise Problem(422, "Invalid mapping", f"{name} was given {len(values)} times; give it once", column=name)
+        one[name] = values[0] if values else None
+    texts = tuple(str(v) for v in form.getlist("text_column") if str(v))
+    attributes = tuple(str(v) for v in form.getlist("attribute_column") if str(v))
+    used = [c for c in (*one.values(), *texts) if c]
+    twice = sorted({c for c in used if used.count(c) > 1})
+    if twice:
+        raise Problem(422, "Invalid mapping", f"column {twice[0]!r} is mapped to two roles", column=twice[0])
+    return ColumnMap(
+        id=one["id_column"],
+        text=texts[0] if len(texts) == 1 else None,
+        texts=texts if len(texts) > 1 else (),
+        participant=one["participant_column"],
+        group=one["group_column"],
+        question=one["question_column"],
+        attributes=attributes,
+    )
+
+
+async def _read_upload(request: Request, preview: bool = False) -> Any:
     """The body streams in on the event loop (the security middleware holds it to the limit); parsing it runs
     in a thread, so one large upload does not stall every other request."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "application/json":
+    if ctype == "application/json" and not preview:
         return await run_in_threadpool(_parse_json_upload, await request.body())
     if ctype == "multipart/form-data":
-        form = await request.form(max_files=2, max_fields=4)
+        form = await request.form(max_files=2, max_fields=80)
         upload = form.get("file")
         if upload is None or not hasattr(upload, "read"):
             raise Problem(422, "Invalid request", "multipart upload needs a 'file' part")
@@ -210,8 +254,12 @@ async def _read_upload(request: Request) -> LoadedInput:
             await upload.read(),
             str(form.get("format") or "auto"),
             await votes.read() if votes is not None and hasattr(votes, "read") else None,
+            column_map(form),
+            preview,
         )
-    raise Problem(415, "Unsupported media type", "send application/json or multipart/form-data")
+    raise Problem(
+        415, "Unsupported media type", "send multipart/form-data" + ("" if preview else " or application/json")
+    )
 
 
 @router.post(
@@ -229,6 +277,23 @@ async def upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) ->
             return svc.add_contributions(s, project_id, loaded, who.actor)
 
     return await run_in_threadpool(store)
+
+
+@router.post(
+    "/projects/{project_id}/contributions/preview",
+    response_model=UploadPreview,
+    tags=["contributions"],
+    openapi_extra=UPLOAD_DOC,
+)
+async def preview_upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) -> Any:
+    """What an upload would give with this mapping, stored nowhere: the file's columns, the role each plays,
+    the first contributions, and counts. Send the same multipart body to .../contributions to import it."""
+    with db(request).session() as s:
+        try:
+            svc.get_project(s, project_id)
+        except svc.NotFound as exc:
+            raise _not_found(exc) from None
+    return await _read_upload(request, preview=True)
 
 
 def _contribution_out(row) -> ContributionOut:  # noqa: ANN001 - ContributionRow

@@ -9,13 +9,17 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from synth.formats.common import MAX_SHOWN_NAME_CHARS, ColumnMap, InputError, LoadedInput, Namer, clip
-from synth.formats.generic import read_generic
+from synth.formats.generic import describe_columns, read_generic
 from synth.formats.polis import VOTES_FILE, is_polis_export, read_polis
 
-__all__ = ["ColumnMap", "InputError", "LoadedInput", "load_contributions", "load_uploaded", "upload_name"]
+__all__ = [
+    "ColumnMap", "InputError", "LoadedInput", "load_contributions", "load_uploaded", "preview_uploaded", "upload_name",
+]  # fmt: skip
 
 FORMATS = ("auto", "csv", "json", "jsonl", "polis", "sheet")
 SUFFIX_FORMATS = {
@@ -81,11 +85,10 @@ def _without_folder(text: str, folder: Path) -> str:
     return text.replace(f"{folder}{os.sep}", "").replace(str(folder), "")
 
 
-def load_uploaded(filename: str | None, data: bytes, fmt: str = "auto", votes: bytes | None = None) -> LoadedInput:
-    """Read an uploaded file (and, for Polis, its participants-votes.csv) with the same readers as the CLI.
-
-    Errors and notes name the uploaded file as the person called it, never the temporary copy.
-    """
+@contextmanager
+def _stored(filename: str | None, data: bytes, fmt: str, votes: bytes | None) -> Iterator[tuple[Path, str, Namer]]:
+    """The upload written to a private temporary folder under a fixed name; yields (path, format, namer) and
+    turns any error into one that names the upload as the person called it, never the temporary copy."""
     name = upload_name(filename)
     if fmt not in FORMATS:
         raise InputError(name, None, None, f"format must be one of {', '.join(FORMATS)}, not {clip(fmt)!r}")
@@ -102,9 +105,46 @@ def load_uploaded(filename: str | None, data: bytes, fmt: str = "auto", votes: b
         if votes is not None:
             (folder / VOTES_FILE).write_bytes(votes)
         try:
-            loaded = load_contributions(folder / stored, fmt, shown=shown)
+            yield folder / stored, fmt, shown
         except InputError as exc:
             raise InputError(exc.file, exc.row, exc.column, _without_folder(exc.message, folder)) from None
-    loaded.source = name
+
+
+def load_uploaded(
+    filename: str | None, data: bytes, fmt: str = "auto", votes: bytes | None = None, columns: ColumnMap | None = None
+) -> LoadedInput:
+    """Read an uploaded file (and, for Polis, its participants-votes.csv) with the same readers as the CLI.
+
+    Errors and notes name the uploaded file as the person called it, never the temporary copy.
+    """
+    with _stored(filename, data, fmt, votes) as (path, fmt, shown):
+        loaded = load_contributions(path, fmt, columns, shown=shown)
+        folder = path.parent
+    loaded.source = upload_name(filename)
     loaded.notes = [_without_folder(note, folder) for note in loaded.notes]
     return loaded
+
+
+def preview_uploaded(
+    filename: str | None, data: bytes, fmt: str = "auto", votes: bytes | None = None, columns: ColumnMap | None = None
+) -> dict:
+    """What an upload would give with this mapping, without storing anything: its columns and the role each
+    would play, the first contributions, and how many there would be."""
+    columns = columns or ColumnMap()
+    with _stored(filename, data, fmt, votes) as (path, fmt, shown):
+        loaded = load_contributions(path, fmt, columns, shown=shown)
+        names, roles = [], {}
+        if fmt != "polis" and not (fmt == "auto" and is_polis_export(path)):
+            resolved = SUFFIX_FORMATS.get(path.suffix.lower(), fmt) if fmt == "auto" else fmt
+            names, roles = describe_columns(path, resolved, columns, shown)
+        folder = path.parent
+    return {
+        "source": upload_name(filename),
+        "columns": names,
+        "roles": roles,
+        "n_contributions": len(loaded.contributions),
+        "n_excluded": len(loaded.excluded),
+        "excluded": [e.model_dump() for e in loaded.excluded[:20]],
+        "first": [c.model_dump(exclude={"votes", "source_row", "timestamp"}) for c in loaded.contributions[:10]],
+        "notes": [_without_folder(n, folder) for n in loaded.notes],
+    }

@@ -390,6 +390,36 @@ def _rows_sheet(path: Path, file: str) -> tuple[list[str], Rows]:
     raise InputError(file, None, None, "every sheet is empty")
 
 
+def _read_table(path: Path, data: bytes, fmt: str, file: str) -> tuple[list[str], Rows, str]:
+    """Header, rows and (for CSV) the delimiter found."""
+    if fmt == "sheet":
+        return (*_rows_sheet(path, file), "")
+    text = decode_utf8(data, file)
+    if fmt == "csv":
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
+        return (*_rows_csv(text, file, delimiter), delimiter)
+    if fmt in ("json", "jsonl"):
+        return (*_rows_json(text, file, fmt), "")
+    raise InputError(file, None, None, f"unknown format {clip(fmt)!r}")
+
+
+def describe_columns(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -> tuple[list[str], dict]:
+    """The file's columns and the role each would play with this mapping (for a preview before import)."""
+    file = shown(path)
+    names, _, _ = _read_table(path, path.read_bytes(), fmt, file)
+    cols = _pick_all(names, columns, file)
+    roles = {
+        "text": list(cols.answers) if cols.answers else [cols.text],
+        "id": cols.id,
+        "participant": cols.participant,
+        "group": cols.group,
+        "question": "(each question column's header)" if cols.answers else cols.question,
+        "attributes": list(cols.attributes),
+        "wide": bool(cols.answers),
+    }
+    return names, roles
+
+
 def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -> LoadedInput:
     """Read CSV/TSV (comma, semicolon or tab), JSON, JSONL or a spreadsheet into Contributions.
 
@@ -399,18 +429,7 @@ def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -
     """
     file = shown(path)
     data = path.read_bytes()
-    delimiter = ""
-    if fmt == "sheet":
-        names, rows = _rows_sheet(path, file)
-    else:
-        text = decode_utf8(data, file)
-        if fmt == "csv":
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else sniff_delimiter(text)
-            names, rows = _rows_csv(text, file, delimiter)
-        elif fmt in ("json", "jsonl"):
-            names, rows = _rows_json(text, file, fmt)
-        else:
-            raise InputError(file, None, None, f"unknown format {clip(fmt)!r}")
+    names, rows, delimiter = _read_table(path, data, fmt, file)
     cols = _pick_all(names, columns, file)
     if cols.answers:
         return _read_wide(rows, cols, file, sha256_bytes(data), delimiter)
