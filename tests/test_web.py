@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
 
 from synth.api import create_app
 from synth.projects import create_key, create_project
+from synth.store.models import ContributionRow
 from tests.conftest import POLIS, serving
 
 pytestmark = pytest.mark.enable_socket  # the browser talks to a server on 127.0.0.1
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+FILE = "File (CSV, Excel or OpenDocument spreadsheet, JSON, JSONL, or a Polis comments.csv)"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                 "reader": create_key(s, "reader", p.id)[1],
             }
     with serving(app) as port:
-        yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
+        yield {"url": f"http://127.0.0.1:{port}", "keys": keys, "app": app}
 
 
 def sign_in(page: Page, url: str, key: str) -> None:
@@ -63,7 +66,9 @@ def test_facilitator_journey(server: dict, browser: Browser, tmp_path: Path) -> 
     expect(page.get_by_role("heading", name="Brexit")).to_be_visible()
     no_critical(page)
 
-    page.get_by_label("File (CSV, JSON, JSONL, or a Polis comments.csv)").set_input_files(str(POLIS / "comments.csv"))
+    page.get_by_label(
+        "File (CSV, Excel or OpenDocument spreadsheet, JSON, JSONL, or a Polis comments.csv)"
+    ).set_input_files(str(POLIS / "comments.csv"))
     page.get_by_label("Polis participants-votes.csv (optional)").set_input_files(str(POLIS / "participants-votes.csv"))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("#upload-report")).to_contain_text("50 received: 50 new")
@@ -139,8 +144,11 @@ def test_facilitator_journey(server: dict, browser: Browser, tmp_path: Path) -> 
     page.goto(project_url)
     extra = tmp_path / "late.csv"
     extra.write_text("id,text\nlate-1,Brexit should be paused until Parliament agrees on a plan.\n", encoding="utf-8")
-    page.get_by_label("File (CSV, JSON, JSONL, or a Polis comments.csv)").set_input_files(str(extra))
+    page.get_by_label(
+        "File (CSV, Excel or OpenDocument spreadsheet, JSON, JSONL, or a Polis comments.csv)"
+    ).set_input_files(str(extra))
     page.get_by_role("button", name="Upload").click()
+    page.get_by_role("button", name="Import 1 contributions").click()  # a table is mapped, then imported
     expect(page.locator("#upload-report")).to_contain_text("1 received: 1 new")
     page.get_by_label("Start from").select_option(index=1)
     page.get_by_role("button", name="Start a run").click()
@@ -181,4 +189,45 @@ def test_forms_need_the_csrf_token(server: dict, browser: Browser) -> None:
     pid = server["keys"]["Other"]["id"]
     r = page.request.post(f"{server['url']}/web/projects/{pid}/runs", form={"csrf": "forged"}, max_redirects=0)
     assert r.status == 303 and r.headers["location"] == "/web/forbidden"
+    context.close()
+
+
+def test_mapping_a_wide_spreadsheet(server: dict, browser: Browser, tmp_path: Path) -> None:
+    """A secretariat's wide .xlsx: the preview finds the question columns; the facilitator chooses the id and
+    the attributes with form controls, previews again, imports; attributes are kept."""
+    from openpyxl import Workbook
+
+    from tests.test_spreadsheets import HEADER, Q1, Q2, wide_rows
+
+    book = Workbook()
+    book.active.append(HEADER)
+    for row in wide_rows():
+        book.active.append(row)
+    path = tmp_path / "assembly.xlsx"
+    book.save(path)
+    url, keys = server["url"], server["keys"]["Other"]
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, url, keys["facilitator"])
+    page.get_by_label(
+        "File (CSV, Excel or OpenDocument spreadsheet, JSON, JSONL, or a Polis comments.csv)"
+    ).set_input_files(str(path))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.get_by_role("heading", name="Map the columns of assembly.xlsx")).to_be_visible()
+    expect(page.get_by_text("A wide file")).to_be_visible()
+    no_critical(page)
+    shoot(page, "mapping")
+    page.locator("#mapping tr", has_text="Age band").get_by_label("attribute").uncheck()  # keep only Region
+    page.get_by_label("Id (or respondent)").select_option("Response ID")
+    page.get_by_role("button", name="Preview with this mapping").click()
+    first = page.locator("tbody tr").filter(has_text="#R001/q1")
+    expect(first).to_contain_text("Region: North")
+    expect(first).not_to_contain_text("Age band")
+    expect(first).to_contain_text(Q1)
+    page.get_by_role("button", name="Import 74 contributions").click()
+    expect(page.locator("#upload-report")).to_contain_text("74 received: 74 new")
+    with server["app"].state.db.session() as s:
+        rows = s.scalars(select(ContributionRow).where(ContributionRow.project_id == keys["id"]))
+        stored = {r.external_id: r.data for r in rows}
+    assert stored["R001/q2"]["question"] == Q2 and stored["R001/q2"]["attributes"] == {"Region": "North"}
     context.close()

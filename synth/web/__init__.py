@@ -8,6 +8,7 @@ revisions and audit events.
 from __future__ import annotations
 
 import secrets
+import time
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from starlette.exceptions import HTTPException
 from synth import projects as svc
 from synth.api.auth import CAN, Caller
 from synth.config import SynthConfig
-from synth.formats import InputError, load_uploaded
+from synth.formats import ColumnMap, InputError, load_uploaded, preview_uploaded, upload_name
 from synth.llm import Endpoint
 from synth.report import html_environment, render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
@@ -214,10 +215,28 @@ async def upload(request: Request, project_id: str) -> Response:
         return back
     has_votes = votes is not None and getattr(votes, "filename", "")
     data, votes_data = await upload.read(), (await votes.read() if has_votes else None)
+    if votes_data is None and fmt != "polis":  # a table: show what it holds and let the facilitator map it
+        token = _stash(request, project_id, upload.filename, data, fmt)
+        return RedirectResponse(f"/web/projects/{project_id}/uploads/{token}", 303)
+    return await _import(request, project_id, who, upload.filename, data, fmt, votes_data, None)
+
+
+async def _import(
+    request: Request,
+    project_id: str,
+    who: Caller,
+    filename: str,
+    data: bytes,
+    fmt: str,
+    votes_data: bytes | None,
+    columns: ColumnMap | None,
+) -> Response:
+    """Read with the mapping, check the limits, store; back to the project page with what was read."""
+    back = RedirectResponse(f"/web/projects/{project_id}", 303)
     limits = svc.Limits.of(request.app.state.limits)
 
     def read_and_store() -> dict:
-        loaded = load_uploaded(upload.filename, data, fmt, votes_data)
+        loaded = load_uploaded(filename, data, fmt, votes_data, columns)
         svc.check_upload(loaded, limits)
         with request.app.state.db.session() as s:
             report = svc.add_contributions(s, project_id, loaded, f"{who.actor} (web)")
@@ -230,11 +249,89 @@ async def upload(request: Request, project_id: str) -> Response:
         request.session["error"] = f"{exc.file}: {exc.message}"
         return back
     except (svc.TooLarge, svc.Invalid) as exc:
-        request.session["error"] = f"{upload.filename}: {exc}"
+        request.session["error"] = f"{upload_name(filename)}: {exc}"
         return back
     request.session["report"] = report
     request.session["flash"] = f"Read {report['received']} contributions from {report['source']}."
     return back
+
+
+PENDING_MAX, PENDING_SECONDS = 20, 1800  # uploads waiting for their mapping, per server process
+
+
+def _stash(request: Request, project_id: str, filename: str, data: bytes, fmt: str) -> str:
+    """Keep an upload in memory while the facilitator maps its columns (bounded in number and time; the body
+    size is already bounded by the upload limit)."""
+    pending = request.app.state.__dict__.setdefault("pending_uploads", {})
+    now = time.monotonic()
+    for token in [t for t, p in pending.items() if now - p["at"] > PENDING_SECONDS]:
+        del pending[token]
+    while len(pending) >= PENDING_MAX:
+        del pending[next(iter(pending))]
+    token = secrets.token_urlsafe(16)
+    pending[token] = {"project": project_id, "sid": request.session.get("sid"), "name": filename, "data": data,
+                      "fmt": fmt, "at": now}  # fmt: skip
+    return token
+
+
+def _pending(request: Request, project_id: str, token: str) -> dict:
+    item = request.app.state.__dict__.get("pending_uploads", {}).get(token)
+    if item is None or item["project"] != project_id or item["sid"] != request.session.get("sid"):
+        request.session["error"] = "That upload is no longer waiting (it expired, or was imported): upload it again."
+        raise Redirect(f"/web/projects/{project_id}")
+    return item
+
+
+def _form_map(form: Any) -> ColumnMap:
+    pick = lambda name: str(form.get(name) or "") or None  # noqa: E731
+    texts = tuple(str(v) for v in form.getlist("text_column") if str(v))
+    return ColumnMap(
+        id=pick("id_column"),
+        text=texts[0] if len(texts) == 1 else None,
+        texts=texts if len(texts) > 1 else (),
+        participant=pick("participant_column"),
+        group=pick("group_column"),
+        question=pick("question_column"),
+        attributes=tuple(str(v) for v in form.getlist("attribute_column") if str(v)),
+    )
+
+
+@router.get("/projects/{project_id}/uploads/{token}", response_class=HTMLResponse)
+async def mapping_page(request: Request, project_id: str, token: str) -> Response:
+    _require(request, project_id, "upload")
+    item = _pending(request, project_id, token)
+    return await _mapping(request, project_id, token, item, ColumnMap())
+
+
+async def _mapping(request: Request, project_id: str, token: str, item: dict, columns: ColumnMap) -> Response:
+    """The preview: the file's columns with the role each plays, the first contributions, and the counts."""
+    try:
+        preview = await run_in_threadpool(preview_uploaded, item["name"], item["data"], item["fmt"], None, columns)
+        problem = None
+    except InputError as exc:
+        problem, preview = f"{exc.file}: {exc.message}", None
+        if columns != ColumnMap():  # show the file's columns again, with what the reader found on its own
+            try:
+                preview = await run_in_threadpool(preview_uploaded, item["name"], item["data"], item["fmt"])
+            except InputError:
+                preview = None
+    return page(request, "mapping.html.j2", project_id=project_id, token=token, preview=preview, problem=problem,
+                file_name=upload_name(item["name"]))  # fmt: skip
+
+
+@router.post("/projects/{project_id}/uploads/{token}")
+async def mapping_submit(request: Request, project_id: str, token: str) -> Response:
+    who = _require(request, project_id, "upload")
+    form = await _form(request)
+    item = _pending(request, project_id, token)
+    columns = _form_map(form)
+    if form.get("action") != "import":
+        return await _mapping(request, project_id, token, item, columns)
+    response = await _import(request, project_id, who, item["name"], item["data"], item["fmt"], None, columns)
+    if "error" in request.session:  # stay on the mapping, with the reason shown
+        return RedirectResponse(f"/web/projects/{project_id}/uploads/{token}", 303)
+    request.app.state.pending_uploads.pop(token, None)
+    return response
 
 
 @router.post("/projects/{project_id}/runs")
