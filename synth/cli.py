@@ -132,6 +132,33 @@ def run_cmd(
         err.print(f"wrote {p}")
 
 
+@app.command("export")
+def export_cmd(
+    synthesis: Annotated[Path, typer.Argument(help="An earlier run's --out folder, or its synthesis.json.")],
+    to: Annotated[str, typer.Option("--to", help="tttc, sensemaker, themefinder or kouchou.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the exported files.")],
+    title: Annotated[str | None, typer.Option(help="Report title (Talk to the City).")] = None,
+) -> None:
+    """Write a synthesis in a peer's format: Talk to the City report JSON, Sensemaker categorized CSV and
+    report_data.json, themefinder/Consult mapping.jsonl and themes.json, or kouchou-ai hierarchical_result.json."""
+    from synth.formats import InputError
+    from synth.formats.peers import EXPORTS, export_files
+    from synth.service import read_synthesis
+
+    if to not in EXPORTS:
+        err.print(f"[red]error:[/red] --to must be one of {', '.join(EXPORTS)}, not {to!r}")
+        raise typer.Exit(2)
+    try:
+        s = read_synthesis(synthesis)
+    except InputError as exc:
+        err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in export_files(s, to, title or synthesis.resolve().name).items():
+        (out / name).write_text(text, encoding="utf-8")
+        err.print(f"wrote {out / name}")
+
+
 @app.command("models")
 def models_cmd() -> None:
     """List the models in models/manifest.json and verify the installed weights against it."""

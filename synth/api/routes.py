@@ -564,6 +564,31 @@ def run_diff(
     return diff(before, load_result(request, project_id, run_id, revision)[1])
 
 
+@router.get(RESULT + "/export/{to}", tags=["results"], response_class=Response)
+def export_peer(
+    project_id: str, run_id: str, to: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+) -> Response:
+    """The synthesis in a peer's format, as a zip: `tttc` (Talk to the City report JSON v0.2), `sensemaker`
+    (categorized.csv, report_data.json), `themefinder` (Consult's mapping.jsonl, themes.json) or `kouchou`
+    (hierarchical_result.json)."""
+    import io
+    import zipfile
+
+    from synth.formats.peers import EXPORTS, export_files
+
+    if to not in EXPORTS:
+        raise Problem(404, "Not found", f"no export format {to[:40]!r}: one of {', '.join(EXPORTS)}")
+    revision_no, s = load_result(request, project_id, run_id, revision)
+    with db(request).session() as session:
+        title = svc.report_title(session, project_id, run_id, revision_no)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in export_files(s, to, title).items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
+    headers = {"Content-Disposition": f'attachment; filename="synth-{to}.zip"'}
+    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
+
+
 @router.get(RESULT + "/summaries", response_model=list[Summary], tags=["results"])
 def summaries(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
     return [x for sec in load_result(request, project_id, run_id, revision)[1].sections for x in sec.summaries]

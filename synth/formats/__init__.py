@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from synth.formats.common import MAX_SHOWN_NAME_CHARS, ColumnMap, InputError, LoadedInput, Namer, clip
+from synth.formats.consult import question_folders, read_consult
 from synth.formats.generic import describe_columns, read_generic
 from synth.formats.polis import VOTES_FILE, is_polis_export, read_polis
 
@@ -45,8 +46,16 @@ def load_contributions(
         raise InputError(shown(path), None, None, "no such file or folder")
     if fmt == "polis" or (fmt == "auto" and is_polis_export(path)):
         return read_polis(path, shown)
+    if path.is_dir() and question_folders(path):
+        return read_consult(path, shown)
     if path.is_dir():
-        raise InputError(shown(path), None, None, "is a folder but not a Polis export (no comments.csv in it)")
+        raise InputError(
+            shown(path),
+            None,
+            None,
+            "is a folder but neither a Polis export (comments.csv) nor a Consult layout (question.json and "
+            "responses.jsonl)",
+        )
     if fmt == "auto":
         fmt = SUFFIX_FORMATS.get(path.suffix.lower(), "")
         if not fmt:

@@ -29,7 +29,11 @@ from synth.formats.common import (
 )
 from synth.schema import Contribution
 
-# Names seen in Polis, Decidim, CONSUL, Go Vocal, themefinder and survey exports, most specific first.
+# Names seen in Polis, Decidim, CONSUL, Go Vocal, themefinder, Talk to the City (common/csv-validation/index.ts),
+# Sensemaker (src/categorization_runner.py; library/runner-cli/runner_utils.ts before bfbe40b), kouchou-ai and
+# survey exports, most specific first.
+# Attribute columns by prefix: kouchou-ai's "attribute_<name>", Sensemaker's report viewer "demo:<name>".
+ATTRIBUTE_PREFIXES = ("attribute_", "demo:")
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "id": (
         "id",
@@ -49,7 +53,9 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
         "text",
         "comment-body",
         "comment_body",
-        "comment",
+        "comment_text",  # Sensemaker (older TypeScript runner)
+        "survey_text",  # Sensemaker (current Python runner)
+        "comment",  # Talk to the City
         "body",
         "contribution",
         "response",
@@ -61,6 +67,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     ),
     "participant": (
         "participant_id",
+        "interview",  # Talk to the City (aliases name, speaker-id)
+        "speaker-id",
         "participant",
         "author-id",
         "author_id",
@@ -318,6 +326,8 @@ def _pick_all(names: list[str], columns: ColumnMap, file: str) -> _Picked:
         "timestamp": _pick("timestamp", None, names, file, set(answers)),
     }
     attributes = columns.attributes
+    if not attributes:
+        attributes = tuple(n for n in names if n.lower().startswith(ATTRIBUTE_PREFIXES))
     if answers and not attributes:  # a wide file's other columns describe the respondent: keep them
         used = set(answers) | {c for c in roles.values() if c} | {text_col}
         attributes = tuple(n for n in names if n not in used and n)[:MAX_AUTO_ATTRIBUTES]
