@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from eval import incremental, minority, quality, readable, speed, titles
+from eval import codebook, incremental, minority, quality, readable, speed, titles
 from eval.common import machine, table, write_section
 from eval.harness import mean_pairwise_ari, scores, synth_run
 from synth.config import SynthConfig
@@ -451,6 +451,7 @@ def main() -> None:
         "minority": minority_views,
         "titles": titles.report,
         "incremental": incremental.main,
+        "codebook": codebook.main,
         "readable": readable.main,
         "variants": variants,
         "graph_variants": graph_variants,

@@ -38,6 +38,13 @@ def run_cmd(
     config: Annotated[Path | None, typer.Option(help="JSON file of settings (see synth.config).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the embedding cache.")] = False,
     title: Annotated[str | None, typer.Option(help="Report title (default: the input name).")] = None,
+    codebook: Annotated[
+        Path | None,
+        typer.Option(
+            help="A codebook (CSV: id,name,description,examples; or JSON): code every passage against it too, "
+            "with 'fits none' and 'cannot decide' kept apart and candidate new codes from the rest.",
+        ),
+    ] = None,
     draft: Annotated[
         bool,
         typer.Option(
@@ -105,7 +112,7 @@ def run_cmd(
 
         try:
             result = synthesize_file(
-                input, fmt, columns, SynthConfig(**settings), progress, None if no_cache else True, from_
+                input, fmt, columns, SynthConfig(**settings), progress, None if no_cache else True, from_, codebook
             )
         except (InputError, ModelMissingError) as exc:
             err.print(f"[red]error:[/red] {exc}", soft_wrap=True)
@@ -120,14 +127,25 @@ def run_cmd(
     if (drafting := result.synthesis.metadata.drafting) is not None:
         err.print(
             f"Drafting with {drafting.model or 'no model'}: {drafting.kept} drafted texts kept, "
-            f"{len(drafting.dropped)} dropped by the checks (reasons in synthesis.json, metadata.drafting)."
+            f"{len(drafting.dropped)} dropped by the checks (reasons in synthesis.json, metadata.drafting).",
+            soft_wrap=True,
         )
         for w in drafting.warnings:
             err.print(f"[yellow]warning:[/yellow] {w}", soft_wrap=True)
+    for sec in result.synthesis.sections:
+        if (c := sec.coding) is not None:
+            coded = len({a.segment_id for a in c.assignments})
+            err.print(
+                f"Codebook: {coded} passages coded, {len(c.fits_none)} fit no code, {len(c.undecided)} undecided; "
+                f"{len(c.candidates)} candidate new codes.",
+                soft_wrap=True,
+            )
     if result.synthesis.metadata.extends is not None:
         n_new = result.synthesis.metadata.extends.n_new
         proposals = sum(len(s.proposals) for s in result.synthesis.sections)
-        err.print(f"{n_new} new contributions added to the earlier run; {proposals} split or merge proposals.")
+        err.print(
+            f"{n_new} new contributions added to the earlier run; {proposals} split or merge proposals.", soft_wrap=True
+        )
     for p in paths.values():
         err.print(f"wrote {p}")
 

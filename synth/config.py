@@ -200,6 +200,29 @@ class SynthConfig(BaseModel):
         0.6, ge=0.0, le=1.0, description="...and another disagrees with a disagree share at least this."
     )
 
+    # deductive coding against a codebook (synth.pipeline.code); left out of the recorded config while unused
+    code_assign: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        ge=-1.0,
+        le=1.0,
+        description="Code a passage from this score; default 0.35.",
+    )
+    code_none: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        ge=-1.0,
+        le=1.0,
+        description="Below this best score: fits none; default 0.15.",
+    )
+    code_margin: float | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        ge=0.0,
+        le=1.0,
+        description="Other codes this close to the best too; 0.05.",
+    )
+
     # optional LLM drafting (synth.pipeline.draft); left out of the recorded config while unused
     draft: bool = Field(
         False,

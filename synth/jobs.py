@@ -22,6 +22,7 @@ from synth.incremental import extend
 from synth.pipeline import RunResult
 from synth.pipeline import run as run_pipeline
 from synth.projects import audit, earlier_result, snapshot_input
+from synth.schema import Code
 from synth.store import Database
 from synth.store.models import Result, Run, now
 
@@ -115,6 +116,7 @@ class Worker:
             r = s.get(Run, run_id)
             loaded, config = snapshot_input(r), SynthConfig(**r.config)
             earlier = earlier_result(s, r)
+            codebook = [Code(**c) for c in r.snapshot.get("codebook") or []] or None
         progress: dict[str, list[int]] = {}
         state: dict[str, bool] = {}
 
@@ -131,7 +133,7 @@ class Worker:
         beat.start()
         try:
             if earlier is None:
-                result = run_pipeline(loaded, config, report)
+                result = run_pipeline(loaded, config, report, codebook=codebook)
             else:
                 run_id_before, revision, previous = earlier
                 result = extend(previous, loaded, config, report, run_id=run_id_before, revision=revision)

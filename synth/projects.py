@@ -406,6 +406,7 @@ def start_run(
     actor: str,
     limits: Limits | None = None,
     from_run: tuple[str, int | None] | None = None,
+    codebook: list[dict] | None = None,
 ) -> Run:
     """Queue a run on a snapshot of the contributions as they are now (later uploads do not change it).
     `from_run` (run id, revision or None for the newest) makes it incremental: the revision is fixed now, so
@@ -435,6 +436,8 @@ def start_run(
             {"contribution_id": r.external_id, "reason": r.excluded_reason} for r in rows if r.excluded_reason
         ],
     }
+    if codebook:
+        snapshot["codebook"] = codebook
     if from_run is not None:
         row, _ = get_result(s, project_id, *from_run)  # NotFound when the run or revision has no result
         snapshot["extends"] = {"run_id": from_run[0], "revision": row.revision}

@@ -221,6 +221,40 @@ class Proposal(_Model):
     reason: str
 
 
+class Code(_Model):
+    """One theme of a codebook given with the input (deductive coding)."""
+
+    id: str
+    name: str
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+
+
+class CodeAssignment(_Model):
+    code_id: str
+    segment_id: str
+    score: float = Field(description="Cosine of passage and code, the section's mean vector taken out of both.")
+    by: Literal["machine", "reviewer"] = "machine"
+
+
+class CodeCandidate(_Model):
+    """A group among the passages that fit no code: a candidate new code, titled in a member's words."""
+
+    title: str
+    title_citation: Citation
+    segment_ids: list[str]
+
+
+class Coding(_Model):
+    """Deductive coding of a section against a codebook; every passage is coded, fits none, or is undecided."""
+
+    codes: list[Code]
+    assignments: list[CodeAssignment] = Field(default_factory=list)
+    fits_none: list[str] = Field(default_factory=list, description="Passages no code is close to.")
+    undecided: list[str] = Field(default_factory=list, description="Passages between the thresholds: a person decides.")
+    candidates: list[CodeCandidate] = Field(default_factory=list)
+
+
 class Section(_Model):
     """The synthesis of one question (or of the whole input when there is no question column)."""
 
@@ -233,6 +267,7 @@ class Section(_Model):
     unassigned_segment_ids: list[str]
     groups: list[str] = Field(default_factory=list)
     breakdowns: list[Breakdown] = Field(default_factory=list)
+    coding: Coding | None = Field(None, exclude_if=_empty, description="Deductive coding, when a codebook was given.")
     proposals: list[Proposal] = Field(
         default_factory=list,
         exclude_if=_empty,

@@ -9,6 +9,7 @@ from synth.config import SynthConfig
 from synth.formats import ColumnMap, InputError, load_contributions
 from synth.incremental import extend
 from synth.pipeline import Progress, RunResult, run
+from synth.pipeline.code import read_codebook
 from synth.report import render_html, render_markdown
 from synth.schema import Synthesis
 
@@ -21,12 +22,15 @@ def synthesize_file(
     progress: Progress | None = None,
     cache_dir: Path | None | bool = True,
     previous: Path | None = None,
+    codebook: Path | None = None,
 ) -> RunResult:
     """Read a file and synthesise it; with `previous` (an earlier output folder or its synthesis.json), add
-    its new contributions to that synthesis incrementally (synth.incremental) instead of starting afresh."""
+    its new contributions to that synthesis incrementally (synth.incremental) instead of starting afresh; with
+    `codebook` (CSV or JSON), code every passage against it too (synth.pipeline.code)."""
     loaded = load_contributions(path, fmt, columns)
+    codes = read_codebook(codebook) if codebook is not None else None
     if previous is None:
-        return run(loaded, config, progress, cache_dir)
+        return run(loaded, config, progress, cache_dir, codes)
     return extend(read_synthesis(previous), loaded, config, progress, cache_dir)
 
 

@@ -107,6 +107,13 @@ class Page(BaseModel):
     items: list[Any]
 
 
+class CodeIn(Strict):
+    id: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=300)
+    description: Text = Field("", max_length=2000)
+    examples: list[Text] = Field(default_factory=list, max_length=20)
+
+
 class UploadPreview(BaseModel):
     source: str
     columns: list[str] = Field(description="The file's columns (empty for a Polis export).")
@@ -131,6 +138,12 @@ class RunIn(Strict):
     )
     from_revision: int | None = Field(
         None, ge=0, le=2**31 - 1, description="The earlier run's revision to start from; default: its newest."
+    )
+    codebook: list[CodeIn] | None = Field(
+        None,
+        max_length=500,
+        description="Deductive coding: code every passage against these themes too ('fits none' and 'cannot "
+        "decide' kept apart; candidate new codes from the rest). Result: sections[].coding.",
     )
 
 

@@ -369,7 +369,8 @@ def start_run(project_id: str, body: RunIn, request: Request, response: Response
         try:
             overrides = body.config.model_dump(mode="json", exclude_unset=True)
             earlier = (body.from_run_id, body.from_revision) if body.from_run_id else None
-            run = svc.start_run(s, project_id, overrides, who.actor, limits(request), earlier)
+            codes = [c.model_dump() for c in body.codebook] if body.codebook else None
+            run = svc.start_run(s, project_id, overrides, who.actor, limits(request), earlier, codes)
         except svc.NotFound as exc:
             raise _not_found(exc) from None
         except svc.Conflict as exc:

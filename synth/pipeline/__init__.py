@@ -20,7 +20,7 @@ from synth.pipeline.prepare import PreparedCorpus, embedding_texts, normalise, p
 from synth.pipeline.summarize import summarize
 from synth.pipeline.verify import verify
 from synth.provenance import coverage, metadata
-from synth.schema import Section, Synthesis
+from synth.schema import Code, Section, Synthesis
 
 Progress = Callable[[str, int, int], None]
 
@@ -87,8 +87,11 @@ def section_data(
     return out
 
 
-def build_section(data: SectionData, config: SynthConfig, lap: Callable[[str], None]) -> Section:
-    """One question's themes, minority views, summaries and breakdowns; `lap(stage)` after each stage."""
+def build_section(
+    data: SectionData, config: SynthConfig, lap: Callable[[str], None], codebook: list[Code] | None = None
+) -> Section:
+    """One question's themes, minority views, summaries and breakdowns (and its coding against `codebook`, when
+    one is given); `lap(stage)` after each stage."""
     clustering = cluster(data.vectors, config)
     lap("cluster")
     themes = label_themes(data, clustering, config)
@@ -98,7 +101,14 @@ def build_section(data: SectionData, config: SynthConfig, lap: Callable[[str], N
     lap("minority")
     summaries = summarize(data, themes, views, [data.segments[i] for i in unassigned])
     lap("summarize")
+    coding = None
+    if codebook:
+        from synth.pipeline.code import code_section
+
+        coding = code_section(data, codebook, config)
+        lap("code")
     return Section(
+        coding=coding,
         question=data.question,
         n_contributions=len({s.contribution_id for s in data.segments}),
         n_participants=len({data.participant(s.contribution_id) for s in data.segments}),
@@ -116,6 +126,7 @@ def run(
     config: SynthConfig | None = None,
     progress: Progress | None = None,
     cache_dir: Path | None | bool = True,
+    codebook: list[Code] | None = None,
 ) -> RunResult:
     """Ingested input -> verified Synthesis. cache_dir: True = default cache, None/False = no cache."""
     config = config or SynthConfig()
@@ -129,7 +140,7 @@ def run(
     all_data = section_data(prepared, vectors, config, cache)
     sections = []
     for q_no, data in enumerate(all_data, start=1):
-        sections.append(build_section(data, config, lap))
+        sections.append(build_section(data, config, lap, codebook))
         if progress:
             progress("sections", q_no, len(all_data))
 
