@@ -564,4 +564,13 @@ def _edit_before(s: Synthesis, edit: Edit) -> dict:
         if summary and edit.index < len(summary.sentences):
             sentence = summary.sentences[edit.index]
             before["sentence"] = {"text": sentence.text, "status": sentence.status}
+    if data.get("action") == "code_contributions":
+        wanted = set(edit.contribution_ids)
+        owner = {x.id: x.contribution_id for x in s.segments}
+        codes: dict[str, list[str]] = {}
+        for sec in s.sections:
+            for a in sec.coding.assignments if sec.coding else []:
+                if owner.get(a.segment_id) in wanted:
+                    codes.setdefault(owner[a.segment_id], []).append(a.code_id)
+        before["codes"] = {cid: sorted(set(v)) for cid, v in codes.items()}
     return before

@@ -18,7 +18,7 @@ from synth.pipeline.prepare import normalise
 from synth.pipeline.summarize import overview, theme_summary
 from synth.pipeline.verify import verify
 from synth.provenance import coverage_of
-from synth.schema import Citation, MinorityView, Section, Segment, Synthesis, Theme
+from synth.schema import Citation, CodeAssignment, MinorityView, Section, Segment, Synthesis, Theme
 
 
 class EditError(ValueError):
@@ -69,8 +69,21 @@ class ReviewSentence(BaseModel):
     section: int = Field(0, ge=0)
 
 
+class CodeContributions(BaseModel):
+    action: Literal["code_contributions"]
+    contribution_ids: list[str] = Field(min_length=1)
+    code_id: str | None = Field(description="A code of the section's codebook, or null: fits no code.")
+
+
 Edit = Annotated[
-    RenameTheme | MergeThemes | SplitTheme | MoveContributions | MarkMinority | UnmarkMinority | ReviewSentence,
+    RenameTheme
+    | MergeThemes
+    | SplitTheme
+    | MoveContributions
+    | MarkMinority
+    | UnmarkMinority
+    | ReviewSentence
+    | CodeContributions,
     Field(discriminator="action"),
 ]
 
@@ -364,11 +377,41 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
                 drafted_by=None,
             )
         summary.sentences[edit.index] = sentence.model_copy(update=update)
-    if not isinstance(edit, ReviewSentence):
+    elif isinstance(edit, CodeContributions):
+        _code(s, edit)
+    if not isinstance(edit, ReviewSentence | CodeContributions):
         for sec in s.sections:
             _rewrite_section(s, sec, config)
     s.coverage = coverage_of(s)
     return verify(s, config.min_support, support_score)
+
+
+def _code(s: Synthesis, edit: CodeContributions) -> None:
+    """A reviewer codes passages (all of each contribution's in that section): the machine's codes for them
+    are replaced; null puts them with the passages that fit no code."""
+    segs = set(_segments_of(s, edit.contribution_ids))
+    sections = [x for x in s.sections if x.coding is not None and segs & _passages(x)]
+    if not sections:
+        raise EditError("these contributions are in no section coded against a codebook")
+    for sec in sections:
+        coding = sec.coding
+        if edit.code_id is not None and edit.code_id not in {c.id for c in coding.codes}:
+            raise EditError(f"no code {edit.code_id!r} in this section's codebook")
+        mine = segs & _passages(sec)
+        coding.assignments = [a for a in coding.assignments if a.segment_id not in mine]
+        coding.fits_none = [i for i in coding.fits_none if i not in mine]
+        coding.undecided = [i for i in coding.undecided if i not in mine]
+        ordered = [x.id for x in s.segments if x.id in mine]
+        if edit.code_id is None:
+            coding.fits_none += ordered
+        else:
+            coding.assignments += [
+                CodeAssignment(code_id=edit.code_id, segment_id=i, score=None, by="reviewer") for i in ordered
+            ]
+
+
+def _passages(sec: Section) -> set[str]:
+    return {i for t in sec.themes for i in t.segment_ids} | set(sec.unassigned_segment_ids)
 
 
 def _judge_rewording(text: str, quotes: list[str], config: SynthConfig) -> str | None:

@@ -233,7 +233,9 @@ class Code(_Model):
 class CodeAssignment(_Model):
     code_id: str
     segment_id: str
-    score: float = Field(description="Cosine of passage and code, the section's mean vector taken out of both.")
+    score: float | None = Field(
+        description="Cosine of passage and code, the section's mean vector taken out of both (None: a reviewer's)."
+    )
     by: Literal["machine", "reviewer"] = "machine"
 
 

@@ -102,3 +102,65 @@ def test_cli_and_api_take_a_codebook(tmp_path: Path, cache_dir: Path, monkeypatc
     assert (
         len({a["segment_id"] for a in coding["assignments"]}) + len(coding["fits_none"]) + len(coding["undecided"]) == n
     )
+
+
+def test_a_reviewer_recodes_passages(coded: RunResult) -> None:
+    from synth.pipeline.verify import check
+    from synth.review import CodeContributions, EditError, apply_edit
+
+    s = coded.synthesis
+    c = s.sections[0].coding
+    target = c.undecided[0]
+    cid = next(x.contribution_id for x in s.segments if x.id == target)
+    edited = apply_edit(s, CodeContributions(action="code_contributions", contribution_ids=[cid], code_id="kp_4_6"))
+    after = edited.sections[0].coding
+    mine = {x.id for x in edited.segments if x.contribution_id == cid}
+    assert {(a.segment_id, a.code_id, a.by, a.score) for a in after.assignments if a.segment_id in mine} == {
+        (i, "kp_4_6", "reviewer", None) for i in mine
+    }
+    assert not mine & (set(after.undecided) | set(after.fits_none)) and check(edited) == []
+    cleared = apply_edit(edited, CodeContributions(action="code_contributions", contribution_ids=[cid], code_id=None))
+    assert mine <= set(cleared.sections[0].coding.fits_none)
+    with pytest.raises(EditError, match="no code 'nope'"):
+        apply_edit(s, CodeContributions(action="code_contributions", contribution_ids=[cid], code_id="nope"))
+
+
+def test_coding_page_shows_and_corrects(api) -> None:  # noqa: ANN001
+    import re
+
+    from tests.conftest import h, make_project, upload_polis, work
+
+    pid, keys = make_project(api, "Coded pages")
+    upload_polis(api, pid, keys["platform"])
+    codebook = [{"id": "eu", "name": "Leaving the European Union"}, {"id": "lab", "name": "The Labour party"}]
+    rid = api.post(f"/v1/projects/{pid}/runs", json={"codebook": codebook}, headers=h(keys["platform"])).json()["id"]
+    work(api)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', api.get("/web/").text).group(1)
+    api.post("/web/login", data={"key": keys["facilitator"], "csrf": csrf})
+    page = api.get(f"/web/projects/{pid}/runs/{rid}/coding")
+    assert (
+        page.status_code == 200 and "Leaving the European Union" in page.text and "For a person to decide" in page.text
+    )
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    cid = re.search(r'name="contribution_ids" value="([^"]+)"', page.text).group(1)
+    form = {"csrf": csrf, "action": "code_contributions", "contribution_ids": cid, "code_id": "lab"}
+    r = api.post(f"/web/projects/{pid}/runs/{rid}/edit", data=form, headers={"referer": page.url.__str__()})
+    assert r.status_code in (200, 303)
+    result = api.get(f"/v1/projects/{pid}/runs/{rid}/result", headers=h(keys["reader"])).json()
+    coding = result["sections"][0]["coding"]
+    segs = {x["id"] for x in result["segments"] if x["contribution_id"] == cid}
+    assert {(a["segment_id"], a["code_id"], a["by"]) for a in coding["assignments"] if a["segment_id"] in segs} == {
+        (i, "lab", "reviewer") for i in segs
+    }
+    audit = api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()
+    assert audit[-1]["action"] == "review.code_contributions"
+
+
+def test_reports_show_the_codebook(coded: RunResult) -> None:
+    from synth.report import render_html, render_markdown
+
+    html, md = render_html(coded.synthesis, {}, "Uniforms"), render_markdown(coded.synthesis, {}, "Uniforms")
+    c = coded.synthesis.sections[0].coding
+    for text in (html, md):
+        assert "Codebook" in text and f"{len(c.undecided)} left for a person to decide" in text
+    assert "Candidate new code" in md and "Candidate new codes" in html

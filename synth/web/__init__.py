@@ -385,6 +385,24 @@ def run_overview(request: Request, project_id: str, run_id: str) -> Response:
     )
 
 
+@router.get("/projects/{project_id}/runs/{run_id}/coding", response_class=HTMLResponse)
+def coding_page(request: Request, project_id: str, run_id: str) -> Response:
+    """The codebook's codes with their passages and scores, the passages a person must decide, those that fit
+    no code, and the candidate new codes; passages can be coded from here."""
+    who = _require(request, project_id)
+    revision, s = _result(request, project_id, run_id)
+    segs = {x.id: x for x in s.segments}
+    return page(
+        request,
+        "coding.html.j2",
+        s=s,
+        segs=segs,
+        revision=revision,
+        base=_base(project_id, run_id),
+        can_edit=who.role in CAN["edit"],
+    )
+
+
 @router.get("/projects/{project_id}/runs/{run_id}/changes", response_class=HTMLResponse)
 def changes(request: Request, project_id: str, run_id: str, against: str = "") -> Response:
     """What changed since another run (or this run's first revision): the diff, for a facilitator to read."""
@@ -510,8 +528,10 @@ async def edit(request: Request, project_id: str, run_id: str) -> Response:
             data[key] = int(value) if value.isdigit() else value  # a non-number fails validation below
     if data["action"] == "merge_themes":
         data["theme_ids"] = [str(x) for x in form.getlist("theme_ids")]
-    if data["action"] in ("move_contributions", "split_theme", "mark_minority"):
+    if data["action"] in ("move_contributions", "split_theme", "mark_minority", "code_contributions"):
         data["contribution_ids"] = [str(x) for x in form.getlist("contribution_ids")]
+    if data["action"] == "code_contributions":
+        data["code_id"] = str(form.get("code_id") or "") or None
     if data["action"] == "move_contributions":
         data["to_theme_id"] = str(form.get("to_theme_id") or "") or None
         data.pop("theme_id", None)
