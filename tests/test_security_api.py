@@ -490,8 +490,12 @@ def test_web_upload_applies_the_text_limit(api: TestClient) -> None:
     _web_sign_in(api, keys["facilitator"])
     csrf = _csrf(api.get(f"/web/projects/{pid}").text)
     body = b"id,text\n1," + b"a" * 3000 + b"\n"
-    page = api.post(f"/web/projects/{pid}/upload", data={"csrf": csrf}, files={"file": ("long.csv", body, "text/csv")})
-    assert "the limit is 2000" in page.text  # the flash on the page the upload lands on
+    mapping = api.post(
+        f"/web/projects/{pid}/upload", data={"csrf": csrf}, files={"file": ("long.csv", body, "text/csv")}
+    )
+    assert "Map the columns of long.csv" in mapping.text  # a table is mapped before it is imported
+    page = api.post(str(mapping.url), data={"csrf": _csrf(mapping.text), "action": "import", "text_column": "text"})
+    assert "the limit is 2000" in page.text  # the reason, on the mapping page the import returns to
     assert api.get(f"/v1/projects/{pid}/contributions", headers=h(keys["reader"])).json()["total"] == 0
 
 
