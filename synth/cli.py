@@ -179,7 +179,7 @@ def export_cmd(
 
 @app.command("models")
 def models_cmd() -> None:
-    """List the models in models/manifest.json and verify the installed weights against it."""
+    """List the models in the manifest and verify the installed weights against it."""
     from synth.models import ModelMissingError, manifest, verify
 
     table = Table()

@@ -1,4 +1,5 @@
-"""The models synth uses, loaded only from installed packages, checked against models/manifest.json.
+"""The models synth uses, loaded only from installed packages, checked against the manifest shipped in the
+package (synth/model_manifest.json; models/manifest.json in the repo points to it).
 
 Nothing here downloads: a missing package fails at once with the package to install.
 """
@@ -12,11 +13,12 @@ import json
 import os
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from synth.schema import ModelInfo
 
-MANIFEST_PATH = Path(__file__).resolve().parents[1] / "models" / "manifest.json"
+MANIFEST_PATH = Path(str(resources.files("synth").joinpath("model_manifest.json")))
 
 # Belt and braces: the hub libraries must never try the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
