@@ -1,7 +1,8 @@
 """A synthesis in the peers' own formats, so their viewers and pipelines can show or continue a synth run.
 
 Shapes follow each peer's source as listed in ../shared/PEER-FORMATS.md (studied 2026-11-27):
-- Talk to the City report JSON v0.2: AIObjectives/tttc-light-js, common/schema/index.ts;
+- Talk to the City report JSON v0.2: AIObjectives/tttc-light-js, common/schema/index.ts (pipelineOutput,
+  reportDataObj, topic, subtopic, claim, quote, reference, source; checked against commit 08bffb7c);
 - Sensemaker categorized CSV and report_data.json: Jigsaw-Code/sensemaking-tools, src/categorization_runner.py and
   src/generate_report_text/generate_report_text.py;
 - themefinder / Consult mapping.jsonl and themes.json: i-dot-ai/consult, pipeline-mapping/assign_themes_script.py;
@@ -19,7 +20,8 @@ import string
 from synth.schema import Section, Synthesis, Theme
 
 EXPORTS = ("tttc", "sensemaker", "themefinder", "kouchou")
-_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
+# Talk to the City's topicColors (common/schema/index.ts): its viewer knows these names
+_COLOURS = ("violet", "blueSea", "blueSky", "greenLeaf", "greenLime", "yellow", "red", "purple", "brown")
 
 
 def _tops(sec: Section) -> list[Theme]:
