@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from synth import web
-from synth.api import problems
+from synth.api import openapi, problems
 from synth.api.auth import Caller
+from synth.api.openapi import operation_id
 from synth.api.routes import router
 from synth.api.security import SecurityMiddleware
 from synth.jobs import Worker
@@ -63,12 +64,14 @@ def create_app(
         description="Upload contributions, run a traceable synthesis, read and review the results. "
         "Authenticate with an API key (X-API-Key). Errors are RFC 9457 problem details.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.db = db
     app.state.limits = {**_limits(), **(limits or {})}
     app.state.results = OrderedDict()
     app.state.wake = wake.set
     problems.install(app)
+    openapi.install(app)
     app.include_router(router)
     web.install(app)
     app.include_router(web.router)
