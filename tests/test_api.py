@@ -285,3 +285,40 @@ def test_incremental_run_keeps_the_review_and_adds_the_new(api: TestClient) -> N
     changes = api.get(f"/v1/projects/{pid}/runs/{new}/diff?against={rid}", headers=h(keys["reader"])).json()
     assert not changes["sections"][0]["moved"]
     assert changes["sections"][0]["contributions_added"] and not changes["sections"][0]["contributions_removed"]
+
+
+def test_idempotency_key_replays_and_refuses_a_different_request(api: TestClient) -> None:
+    """A retried POST with the same Idempotency-Key creates nothing new and gets the first answer; the same key
+    with another body is a 409; another caller's key space is its own."""
+    pid, keys = make_project(api, "Retries")
+    upload_polis(api, pid, keys["platform"])
+    once = {**h(keys["platform"]), "Idempotency-Key": "start-1"}
+    first = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 3}}, headers=once)
+    again = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 3}}, headers=once)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert len(api.get(f"/v1/projects/{pid}/runs", headers=h(keys["reader"])).json()) == 1
+    other = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 4}}, headers=once)
+    assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
+    # the same key from another caller is another request
+    mine = {**h(keys["facilitator"]), "Idempotency-Key": "start-1"}
+    assert (
+        api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 3}}, headers=mine).json()["id"]
+        != first.json()["id"]
+    )
+    # an upload retried is not counted twice
+    body = {"contributions": [{"id": "late", "text": "Added once."}]}
+    up = {**h(keys["platform"]), "Idempotency-Key": "upload-1"}
+    a = api.post(f"/v1/projects/{pid}/contributions", json=body, headers=up).json()
+    b = api.post(f"/v1/projects/{pid}/contributions", json=body, headers=up).json()
+    assert a == b and a["created"] == 1
+
+
+def test_idempotent_multipart_upload_with_a_new_boundary(api: TestClient) -> None:
+    pid, keys = make_project(api, "Multipart retries")
+    files = {"file": ("c.csv", b"id,text\n1,Uniforms are expensive\n", "text/csv")}
+    headers = {**h(keys["platform"]), "Idempotency-Key": "up-2"}
+    first = api.post(f"/v1/projects/{pid}/contributions", files=files, headers=headers)
+    again = api.post(f"/v1/projects/{pid}/contributions", files=files, headers=headers)  # httpx draws a new boundary
+    assert first.status_code == 200 and again.json() == first.json() and again.headers["idempotent-replayed"] == "true"

@@ -71,3 +71,5 @@ def test_openapi_document_is_complete_for_client_generators() -> None:
         assert op["summary"]
     assert doc["components"]["securitySchemes"]["APIKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     assert "HTTPValidationError" not in text
+    start = doc["paths"]["/v1/projects/{project_id}/runs"]["post"]
+    assert any(p["name"] == "Idempotency-Key" for p in start["parameters"]) and "409" in start["responses"]

@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from synth import web
 from synth.api import openapi, problems
 from synth.api.auth import Caller
+from synth.api.idempotency import IdempotencyMiddleware
 from synth.api.openapi import operation_id
 from synth.api.routes import router
 from synth.api.security import SecurityMiddleware
@@ -87,6 +88,7 @@ def create_app(
             key = authenticate(s, token)
             return Caller.of(key) if key else None
 
+    app.add_middleware(IdempotencyMiddleware, database=lambda: app.state.db)
     # Outermost, so the limits and headers hold for every route, error and redirect.
     app.add_middleware(SecurityMiddleware, limits=lambda: app.state.limits, authenticate=authenticate_token)
     return app

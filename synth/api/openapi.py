@@ -35,6 +35,16 @@ ERRORS = {
 }
 
 
+IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "Send the same key with a retried request: the first response is replayed (header "
+    "Idempotent-Replayed: true) and nothing is created twice; the same key with a different request is a 409.",
+}
+
+
 def operation_id(route: APIRoute) -> str:
     """The route function's name: chosen by hand, stable across versions (e.g. `start_run`)."""
     return route.name
@@ -56,7 +66,11 @@ def install(app: FastAPI) -> None:
         doc["security"] = [{"APIKey": []}]
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for item in doc["paths"].values():
-            for op in item.values():
+            for method, op in item.items():
+                if method == "post":
+                    op.setdefault("parameters", []).append(IDEMPOTENCY)
+                    op["responses"]["409"] = {"description": "Idempotency-Key reused for another request (or a "
+                                              "conflicting state).", "content": problem}  # fmt: skip
                 responses = op.setdefault("responses", {})
                 for status, text in ERRORS.items():
                     responses[status] = {"description": text, "content": problem}

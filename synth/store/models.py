@@ -114,6 +114,22 @@ class ProjectDeletion(Base):
     mac: Mapped[str] = mapped_column(String(64))
 
 
+class IdempotentResponse(Base):
+    """The first response to a POST sent with an Idempotency-Key, replayed when the same caller sends the same
+    request with the same key again (a retry after a lost connection must not start a second run)."""
+
+    __tablename__ = "idempotent_responses"
+    __table_args__ = (UniqueConstraint("owner", "idem_key"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64))  # sha256 of the caller's API key
+    idem_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column()
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class AuditEvent(Base):
     """Tamper-evident: each event's hash covers its content and the previous event's hash."""
 
