@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from synth.audit_key import event_mac, head_mac, same
 from synth.config import SynthConfig
 from synth.formats import LoadedInput
-from synth.review import Edit, apply_edit
+from synth.review import Edit, EditError, RevertToRevision, apply_edit
 from synth.schema import Contribution, Excluded, Synthesis
 from synth.store.models import (
     ApiKey,
@@ -532,7 +532,14 @@ def revisions(s: Session, project_id: str, run_id: str) -> list[Result]:
 def review(s: Session, project_id: str, run_id: str, edit: Edit, actor: str) -> tuple[int, Synthesis]:
     """Apply one edit to the newest revision; store the next revision; record who changed what."""
     row, current = get_result(s, project_id, run_id)
-    updated = apply_edit(current, edit, SynthConfig(**s.get(Run, run_id).config))  # get_result checked the run
+    if isinstance(edit, RevertToRevision):  # undo: an earlier revision again, as a new revision; nothing is lost
+        target = row.revision - 1 if edit.revision is None else edit.revision
+        if not 0 <= target < row.revision:
+            raise EditError(f"revision {target} is not an earlier revision of this run (newest: {row.revision})")
+        updated = get_result(s, project_id, run_id, target)[1]
+        edit = edit.model_copy(update={"revision": target})
+    else:
+        updated = apply_edit(current, edit, SynthConfig(**s.get(Run, run_id).config))  # get_result checked the run
     s.add(Result(run_id=run_id, revision=row.revision + 1, synthesis=updated.model_dump_json(), timings={}))
     audit(
         s,
@@ -551,6 +558,8 @@ def _edit_before(s: Synthesis, edit: Edit) -> dict:
     themes = {t.id: t for sec in s.sections for t in sec.themes}
     data = edit.model_dump()
     before: dict = {"revision_labels": {}}
+    if data.get("action") == "revert_to_revision":
+        before["revision"] = "the newest"
     for key in ("theme_id", "to_theme_id"):
         if data.get(key) in themes:
             t = themes[data[key]]

@@ -69,6 +69,13 @@ class ReviewSentence(BaseModel):
     section: int = Field(0, ge=0)
 
 
+class RevertToRevision(BaseModel):
+    action: Literal["revert_to_revision"]
+    revision: int | None = Field(
+        None, ge=0, le=2**31 - 1, description="The revision to return to; null: the one before the newest (undo)."
+    )
+
+
 class CodeContributions(BaseModel):
     action: Literal["code_contributions"]
     contribution_ids: list[str] = Field(min_length=1)
@@ -83,7 +90,8 @@ Edit = Annotated[
     | MarkMinority
     | UnmarkMinority
     | ReviewSentence
-    | CodeContributions,
+    | CodeContributions
+    | RevertToRevision,
     Field(discriminator="action"),
 ]
 
@@ -379,6 +387,8 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         summary.sentences[edit.index] = sentence.model_copy(update=update)
     elif isinstance(edit, CodeContributions):
         _code(s, edit)
+    elif isinstance(edit, RevertToRevision):
+        raise EditError("returning to a revision needs the run's history: the service applies it")
     if not isinstance(edit, ReviewSentence | CodeContributions):
         for sec in s.sections:
             _rewrite_section(s, sec, config)

@@ -152,3 +152,54 @@ def test_the_report_agrees_with_itself_after_edits(polis_run: RunResult) -> None
     assert a.title not in md.split("### Minority views")[0] and "Renamed by the reviewer" in md
     assert sec.summaries[0].sentences[0].status == "rejected"
     assert overview.sentences[0].text not in html  # a rejected sentence leaves the report
+
+
+def test_undo_and_return_to_a_revision_through_the_api(api) -> None:  # noqa: ANN001
+    """Undo makes a new revision equal to the one before; returning to revision 0 too; both are audited and
+    nothing is lost (every revision stays readable)."""
+    from tests.conftest import h, make_project, upload_polis, work
+
+    pid, keys = make_project(api, "Undo")
+    upload_polis(api, pid, keys["platform"])
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    work(api)
+    base = f"/v1/projects/{pid}/runs/{rid}"
+    fac = h(keys["facilitator"])
+    themes = [t for t in api.get(f"{base}/themes", headers=fac).json() if t["parent_id"] is None]
+    api.post(
+        f"{base}/edits", json={"action": "rename_theme", "theme_id": themes[0]["id"], "label": "First"}, headers=fac
+    )
+    merge = {"action": "merge_themes", "theme_ids": [themes[0]["id"], themes[1]["id"]]}
+    assert api.post(f"{base}/edits", json=merge, headers=fac).json() == {"revision": 2}
+    undo = api.post(f"{base}/edits", json={"action": "revert_to_revision"}, headers=fac)
+    assert undo.status_code == 201 and undo.json() == {"revision": 3}
+    result = lambda n: api.get(f"{base}/result?revision={n}", headers=fac).json()  # noqa: E731
+    assert result(3)["sections"] == result(1)["sections"]  # the merge is undone, the rename kept
+    back = api.post(f"{base}/edits", json={"action": "revert_to_revision", "revision": 0}, headers=fac)
+    assert back.json() == {"revision": 4} and result(4)["sections"] == result(0)["sections"]
+    assert result(2)["sections"] != result(4)["sections"]  # revision 2 is still there, as it was
+    bad = api.post(f"{base}/edits", json={"action": "revert_to_revision", "revision": 9}, headers=fac)
+    assert bad.status_code == 422 and "not an earlier revision" in bad.json()["detail"]
+    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=fac).json()]
+    assert actions[-2:] == ["review.revert_to_revision", "review.revert_to_revision"]
+
+
+def test_undo_button_on_the_run_page(api) -> None:  # noqa: ANN001
+    import re
+
+    from tests.conftest import h, make_project, upload_polis, work
+
+    pid, keys = make_project(api, "Undo in pages")
+    upload_polis(api, pid, keys["platform"])
+    rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
+    work(api)
+    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()[0]["id"]
+    rename = {"action": "rename_theme", "theme_id": tid, "label": "Renamed, then undone"}
+    api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["facilitator"]))
+    csrf = re.search(r'name="csrf" value="([^"]+)"', api.get("/web/").text).group(1)
+    api.post("/web/login", data={"key": keys["facilitator"], "csrf": csrf})
+    page = api.get(f"/web/projects/{pid}/runs/{rid}").text
+    assert "Undo the last edit" in page and "Return to revision" in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    after = api.post(f"/web/projects/{pid}/runs/{rid}/edit", data={"csrf": csrf, "action": "revert_to_revision"})
+    assert "Saved as revision 2." in after.text and "Renamed, then undone" not in after.text

@@ -522,7 +522,7 @@ async def edit(request: Request, project_id: str, run_id: str) -> Response:
     for key in ("theme_id", "label", "reason", "view_id", "scope", "status", "text"):
         if form.get(key):
             data[key] = str(form.get(key))
-    for key in ("index", "section"):
+    for key in ("index", "section", "revision"):
         value = str(form.get(key) or "")
         if value:
             data[key] = int(value) if value.isdigit() else value  # a non-number fails validation below
