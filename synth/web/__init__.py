@@ -466,19 +466,19 @@ def unassigned(request: Request, project_id: str, run_id: str) -> Response:
     who = _require(request, project_id)
     _, s = _result(request, project_id, run_id)
     segs = {x.id: x for x in s.segments}
-    seen: set[str] = set()
-    items = []
+    queues = []  # per question: a contribution can move only to its own question's themes
     for sec in s.sections:
+        seen: set[str] = set()
+        items = []
         for sid in sec.unassigned_segment_ids:
             if segs[sid].contribution_id not in seen:
                 seen.add(segs[sid].contribution_id)
                 items.append(segs[sid])
-    themes = [t for sec in s.sections for t in sec.themes if t.parent_id is None]
+        queues.append((sec.question, items, [t for t in sec.themes if t.parent_id is None]))
     return page(
         request,
         "unassigned.html.j2",
-        segments=items,
-        themes=themes,
+        queues=queues,
         base=_base(project_id, run_id),
         can_edit=who.role in CAN["edit"],
         project_id=project_id,
