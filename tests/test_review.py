@@ -203,3 +203,16 @@ def test_undo_button_on_the_run_page(api) -> None:  # noqa: ANN001
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     after = api.post(f"/web/projects/{pid}/runs/{rid}/edit", data={"csrf": csrf, "action": "revert_to_revision"})
     assert "Saved as revision 2." in after.text and "Renamed, then undone" not in after.text
+
+
+def test_map_colours_follow_theme_ids_across_a_merge(planted_run: RunResult) -> None:
+    from synth.review import MergeThemes, apply_edit
+    from synth.web.map import theme_colours
+
+    s = planted_run.synthesis
+    before = theme_colours(s)
+    tops = [t.id for t in s.sections[0].themes if t.parent_id is None]
+    merged = apply_edit(s, MergeThemes(action="merge_themes", theme_ids=[tops[0], tops[1]]))
+    after = theme_colours(merged)
+    assert tops[1] not in after and all(after[t] == before[t] for t in after)  # nobody else changes colour
+    assert len(set(list(before.values())[:8])) == min(8, len(before))  # the first themes are told apart

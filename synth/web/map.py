@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import numpy as np
 from markupsafe import escape
 
@@ -28,9 +31,20 @@ PALETTE = (
 )
 
 
+_NUMBERED = re.compile(r"(?:q(\d+)-)?t(\d+)(?:-s(\d+))?$")
+
+
+def colour_of(theme_id: str) -> str:
+    """A theme's colour follows its id, not its rank: after a merge or split the other themes keep theirs."""
+    m = _NUMBERED.match(theme_id)
+    if m is None:
+        return PALETTE[int(hashlib.sha256(theme_id.encode()).hexdigest()[:8], 16) % len(PALETTE)]
+    question, number, split = (int(x) if x else 0 for x in m.groups())
+    return PALETTE[(number - 1 + 3 * split + 5 * max(0, question - 1)) % len(PALETTE)]
+
+
 def theme_colours(s: Synthesis) -> dict[str, str]:
-    top = [t.id for sec in s.sections for t in sec.themes if t.parent_id is None]
-    return {tid: PALETTE[i % len(PALETTE)] for i, tid in enumerate(top)}
+    return {t.id: colour_of(t.id) for sec in s.sections for t in sec.themes if t.parent_id is None}
 
 
 def theme_map(s: Synthesis, width: int = 420, height: int = 300, most: int = 3000) -> str:
@@ -39,6 +53,7 @@ def theme_map(s: Synthesis, width: int = 420, height: int = 300, most: int = 300
         return "<p>Too few passages for a map.</p>"
     colours = theme_colours(s)
     theme_of = {x: t.id for sec in s.sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
+    title_of = {t.id: t.title or t.label for sec in s.sections for t in sec.themes if t.parent_id is None}
     vecs = embed_texts([normalise(x.text) for x in segs], default_cache_dir())
     centred = vecs - vecs.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
@@ -49,7 +64,8 @@ def theme_map(s: Synthesis, width: int = 420, height: int = 300, most: int = 300
         colour = colours.get(theme_of.get(seg.id, ""), "#b0b0b0")
         dots.append(
             f'<circle cx="{8 + x * (width - 16):.1f}" cy="{8 + y * (height - 16):.1f}" r="3" fill="{colour}">'
-            f"<title>#{escape(seg.contribution_id)}</title></circle>"
+            f"<title>{escape(title_of.get(theme_of.get(seg.id, ''), 'No theme'))}: #{escape(seg.contribution_id)}"
+            "</title></circle>"
         )
     return (
         f'<svg role="img" aria-label="Map of {len(segs)} passages coloured by theme" '
