@@ -59,19 +59,25 @@ def embeddings(corpus: Corpus) -> np.ndarray:
 def synth_run(corpus: Corpus, config: SynthConfig | None = None) -> tuple[list[str], Synthesis]:
     """synth's theme per contribution (the majority theme of its segments; NOISE if none is themed)."""
     s = run(corpus.loaded(), config or SynthConfig(), cache_dir=cache()).synthesis
+    return labels_of(s, corpus.ids), s
+
+
+def labels_of(s: Synthesis, ids: list[str]) -> list[str]:
+    """Per contribution id: the top-level theme holding most of its passages (ties to the smaller id), NOISE
+    when none is themed, 'excluded' when it has no passage."""
     theme_of = {x: t.id for sec in s.sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
     votes: dict[str, Counter] = {}
     for seg in s.segments:
         votes.setdefault(seg.contribution_id, Counter())[theme_of.get(seg.id, NOISE)] += 1
     labels = []
-    for cid in corpus.ids:
+    for cid in ids:
         v = votes.get(cid)
         if not v:
             labels.append("excluded")
             continue
         themed = Counter({k: n for k, n in v.items() if k != NOISE})
         labels.append(min(themed, key=lambda k: (-themed[k], k)) if themed else NOISE)
-    return labels, s
+    return labels
 
 
 def bertopic_run(corpus: Corpus, vectors: np.ndarray, seed: int = 42) -> tuple[list[str], list[str]]:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from eval.common import machine, table, write_section
-from eval.harness import NOISE, Corpus, cache
+from eval.harness import NOISE, Corpus, cache, labels_of
 from eval.quality import argkp_corpora, banking77
 from synth.config import SynthConfig
 from synth.incremental import extend
@@ -26,19 +25,6 @@ from synth.schema import Synthesis
 
 COMMAND = "python -m eval.incremental"
 JACCARD_KEPT = 0.5
-
-
-def labels(s: Synthesis, ids: list[str]) -> list[str]:
-    """Each contribution's top-level theme id (the one holding most of its passages), or NOISE."""
-    votes: dict[str, Counter] = {}
-    theme_of = {x: t.id for sec in s.sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
-    for seg in s.segments:
-        votes.setdefault(seg.contribution_id, Counter())[theme_of.get(seg.id, NOISE)] += 1
-    out = []
-    for c in ids:
-        v = Counter({k: n for k, n in votes.get(c, Counter()).items() if k != NOISE})
-        out.append(min(v, key=lambda k: (-v[k], k)) if v else NOISE)
-    return out
 
 
 def ids_kept(before: Synthesis, after: Synthesis) -> float:
@@ -67,7 +53,8 @@ def evaluate(corpus: Corpus) -> dict[str, float]:
     t0 = time.perf_counter()
     full = run(loaded, config, cache_dir=cache()).synthesis
     t_full = time.perf_counter() - t0
-    inc, fresh = labels(grown, corpus.ids), labels(full, corpus.ids)
+    # an excluded contribution (a duplicate) counts as unassigned here
+    inc, fresh = ([NOISE if x == "excluded" else x for x in labels_of(r, corpus.ids)] for r in (grown, full))
     return {
         "ari_vs_full": adjusted_rand_score(fresh, inc),
         "gold_inc": gold_ari(corpus, inc),

@@ -430,16 +430,14 @@ def _judge_rewording(text: str, quotes: list[str], config: SynthConfig) -> str |
     if not config.draft:
         return None
     from synth.llm import ChatClient, Endpoint, LLMError
-    from synth.pipeline.draft import JUDGE_SCHEMA, prompt
+    from synth.pipeline.draft import JUDGE_SCHEMA, judge_message
 
     endpoint = Endpoint.of(config)
     if endpoint is None:
         return None
     client = ChatClient(endpoint, config.llm_token_budget or 200_000, default_cache_dir(), seed=config.seed)
-    evidence = "\n".join(f"[e{k}] {q[:400]}" for k, q in enumerate(quotes[:12], start=1))
     try:
-        message = prompt("judge").safe_substitute(evidence=evidence, sentence=text)
-        verdict = client.complete_json([{"role": "user", "content": message}], JUDGE_SCHEMA, 20)
+        verdict = client.complete_json(judge_message(quotes[:12], text), JUDGE_SCHEMA, 20)
     except LLMError as exc:
         raise EditError(f"the new wording cannot be checked now ({exc}); try again later") from None
     finally:

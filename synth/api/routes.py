@@ -34,6 +34,7 @@ from synth.api.models import (
 from synth.api.problems import Problem
 from synth.diff import RunDiff, diff
 from synth.formats import ColumnMap, InputError, LoadedInput, load_uploaded, preview_uploaded
+from synth.formats.common import column_map
 from synth.report import render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
 from synth.schema import Breakdown, Contribution, MinorityView, Summary, Synthesis, Theme
@@ -207,35 +208,6 @@ def _read_file_upload(
         raise Problem(422, "Invalid upload", f"{exc.file}: {exc.message}", **where) from None
 
 
-MAPPING_FIELDS = ("id_column", "question_column", "participant_column", "group_column")
-
-
-def column_map(form: Any) -> ColumnMap:
-    """The mapping sent with a multipart upload. A one-column role given twice, or one column given two roles,
-    is a 422 naming it: never a silent choice."""
-    one: dict[str, str | None] = {}
-    for name in MAPPING_FIELDS:
-        values = [str(v) for v in form.getlist(name) if str(v)]
-        if len(values) > 1:
-            raise Problem(422, "Invalid mapping", f"{name} was given {len(values)} times; give it once", column=name)
-        one[name] = values[0] if values else None
-    texts = tuple(str(v) for v in form.getlist("text_column") if str(v))
-    attributes = tuple(str(v) for v in form.getlist("attribute_column") if str(v))
-    used = [c for c in (*one.values(), *texts) if c]
-    twice = sorted({c for c in used if used.count(c) > 1})
-    if twice:
-        raise Problem(422, "Invalid mapping", f"column {twice[0]!r} is mapped to two roles", column=twice[0])
-    return ColumnMap(
-        id=one["id_column"],
-        text=texts[0] if len(texts) == 1 else None,
-        texts=texts if len(texts) > 1 else (),
-        participant=one["participant_column"],
-        group=one["group_column"],
-        question=one["question_column"],
-        attributes=attributes,
-    )
-
-
 async def _read_upload(request: Request, preview: bool = False) -> Any:
     """The body streams in on the event loop (the security middleware holds it to the limit); parsing it runs
     in a thread, so one large upload does not stall every other request."""
@@ -248,13 +220,17 @@ async def _read_upload(request: Request, preview: bool = False) -> Any:
         if upload is None or not hasattr(upload, "read"):
             raise Problem(422, "Invalid request", "multipart upload needs a 'file' part")
         votes = form.get("participants_votes")
+        try:
+            columns = column_map(form.getlist)
+        except InputError as exc:
+            raise Problem(422, "Invalid mapping", exc.message, column=exc.column) from None
         return await run_in_threadpool(
             _read_file_upload,
             upload.filename or "upload.csv",
             await upload.read(),
             str(form.get("format") or "auto"),
             await votes.read() if votes is not None and hasattr(votes, "read") else None,
-            column_map(form),
+            columns,
             preview,
         )
     raise Problem(

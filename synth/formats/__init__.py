@@ -15,7 +15,7 @@ from pathlib import Path
 
 from synth.formats.common import MAX_SHOWN_NAME_CHARS, ColumnMap, InputError, LoadedInput, Namer, clip
 from synth.formats.consult import question_folders, read_consult
-from synth.formats.generic import describe_columns, read_generic
+from synth.formats.generic import read_generic
 from synth.formats.polis import VOTES_FILE, is_polis_export, read_polis
 
 __all__ = [
@@ -142,15 +142,11 @@ def preview_uploaded(
     columns = columns or ColumnMap()
     with _stored(filename, data, fmt, votes) as (path, fmt, shown):
         loaded = load_contributions(path, fmt, columns, shown=shown)
-        names, roles = [], {}
-        if fmt != "polis" and not (fmt == "auto" and is_polis_export(path)):
-            resolved = SUFFIX_FORMATS.get(path.suffix.lower(), fmt) if fmt == "auto" else fmt
-            names, roles = describe_columns(path, resolved, columns, shown)
         folder = path.parent
     return {
         "source": upload_name(filename),
-        "columns": names,
-        "roles": roles,
+        "columns": loaded.columns,
+        "roles": loaded.roles,
         "n_contributions": len(loaded.contributions),
         "n_excluded": len(loaded.excluded),
         "excluded": [e.model_dump() for e in loaded.excluded[:20]],

@@ -84,6 +84,36 @@ class ColumnMap:
     attributes: tuple[str, ...] = ()
 
 
+MAPPING_ROLES = ("id", "question", "participant", "group")  # one column each; text and attributes take several
+
+
+def column_map(values: Callable[[str], list[str]]) -> ColumnMap:
+    """A mapping sent by a form or a multipart request (`<role>_column` fields; `text_column` and
+    `attribute_column` repeatable), read the same way for every door. A one-column role given twice, or one
+    column given two roles, is an InputError naming it: never a silent choice."""
+    one: dict[str, str | None] = {}
+    for role in MAPPING_ROLES:
+        name = f"{role}_column"
+        given = [str(v) for v in values(name) if str(v)]
+        if len(given) > 1:
+            raise InputError("mapping", None, name, f"{name} was given {len(given)} times; give it once")
+        one[role] = given[0] if given else None
+    texts = tuple(str(v) for v in values("text_column") if str(v))
+    used = [c for c in (*one.values(), *texts) if c]
+    twice = sorted({c for c in used if used.count(c) > 1})
+    if twice:
+        raise InputError("mapping", None, twice[0], f"column {twice[0]!r} is mapped to two roles")
+    return ColumnMap(
+        id=one["id"],
+        text=texts[0] if len(texts) == 1 else None,
+        texts=texts if len(texts) > 1 else (),
+        participant=one["participant"],
+        group=one["group"],
+        question=one["question"],
+        attributes=tuple(str(v) for v in values("attribute_column") if str(v)),
+    )
+
+
 @dataclass
 class LoadedInput:
     """Every row read, in file order; `excluded` names rows kept out of the analysis and why."""
@@ -93,6 +123,8 @@ class LoadedInput:
     source: str
     sha256: str
     notes: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # a table's header, for a preview
+    roles: dict = field(default_factory=dict)  # role -> the column(s) read for it, for a preview
 
 
 def _line_of(data: bytes, offset: int) -> int:

@@ -413,12 +413,9 @@ def _read_table(path: Path, data: bytes, fmt: str, file: str) -> tuple[list[str]
     raise InputError(file, None, None, f"unknown format {clip(fmt)!r}")
 
 
-def describe_columns(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -> tuple[list[str], dict]:
-    """The file's columns and the role each would play with this mapping (for a preview before import)."""
-    file = shown(path)
-    names, _, _ = _read_table(path, path.read_bytes(), fmt, file)
-    cols = _pick_all(names, columns, file)
-    roles = {
+def _roles(cols: _Picked) -> dict:
+    """The role each column played (for a preview before import)."""
+    return {
         "text": list(cols.answers) if cols.answers else [cols.text],
         "id": cols.id,
         "participant": cols.participant,
@@ -427,7 +424,6 @@ def describe_columns(path: Path, fmt: str, columns: ColumnMap, shown: Namer = st
         "attributes": list(cols.attributes),
         "wide": bool(cols.answers),
     }
-    return names, roles
 
 
 def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -> LoadedInput:
@@ -442,7 +438,9 @@ def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -
     names, rows, delimiter = _read_table(path, data, fmt, file)
     cols = _pick_all(names, columns, file)
     if cols.answers:
-        return _read_wide(rows, cols, file, sha256_bytes(data), delimiter)
+        loaded = _read_wide(rows, cols, file, sha256_bytes(data), delimiter)
+        loaded.columns, loaded.roles = names, _roles(cols)
+        return loaded
     notes = [
         f"columns: text={_shown(cols.text)} id={_shown(cols.id)} participant={_shown(cols.participant)} "
         f"group={_shown(cols.group)} question={_shown(cols.question)} attributes={preview(cols.attributes)}"
@@ -459,7 +457,7 @@ def read_generic(path: Path, fmt: str, columns: ColumnMap, shown: Namer = str) -
             raise InputError(file, row_no, cols.id, f"duplicate id {cid!r} (first seen at row {seen_ids[cid]})")
         seen_ids[cid] = row_no
         contributions.append(_contribution(rec, row_no, cols, cid, body, file))
-    return LoadedInput(contributions, [], file, sha256_bytes(data), notes)
+    return LoadedInput(contributions, [], file, sha256_bytes(data), notes, names, _roles(cols))
 
 
 _DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}

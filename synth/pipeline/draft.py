@@ -68,6 +68,17 @@ def prompt(name: str) -> Template:
     return Template(resources.files("synth").joinpath("prompts", f"{name}.{PROMPT_VERSION}.txt").read_text("utf-8"))
 
 
+def evidence_text(texts: dict[str, str]) -> str:
+    """Evidence as the prompts show it: one '[id] text' line each, bounded in length."""
+    return "\n".join(f"[{eid}] {text[:EVIDENCE_CHARS]}" for eid, text in texts.items())
+
+
+def judge_message(quotes: list[str], sentence: str) -> list[dict[str, str]]:
+    """The entailment judge's request for a sentence and what it cites (drafted, or a reviewer's wording)."""
+    evidence = evidence_text({f"e{k}": q for k, q in enumerate(quotes, start=1)})
+    return [{"role": "user", "content": prompt("judge").safe_substitute(evidence=evidence, sentence=sentence)}]
+
+
 class Drafter:
     """Drafts and checks; records what it kept and dropped in `report`."""
 
@@ -76,7 +87,7 @@ class Drafter:
         self.by = f"{client.endpoint.model} ({PROMPT_VERSION})"
 
     def evidence_block(self, evidence: dict[str, Segment]) -> str:
-        return "\n".join(f"[{eid}] {seg.text[:EVIDENCE_CHARS]}" for eid, seg in evidence.items())
+        return evidence_text({eid: seg.text for eid, seg in evidence.items()})
 
     def ask(self, name: str, schema: dict, max_tokens: int, scope: str, part: str, **values: str) -> dict | None:
         """The model's JSON answer; None (recorded as dropped) when this one answer stays malformed."""
@@ -184,10 +195,10 @@ def evidence_for(segment_ids: list[str], first: list[str], segs: dict[str, Segme
     return {f"e{k}": segs[i] for k, i in enumerate(chosen, start=1)}
 
 
-def _segment_of(citation: Citation, segs: list[Segment]) -> str | None:
+def _segment_of(citation: Citation, by_contribution: dict[str, list[Segment]]) -> str | None:
+    """The passage a citation points into (its contribution's passages only, not every passage)."""
     return next(
-        (s.id for s in segs if s.contribution_id == citation.contribution_id and s.start <= citation.start < s.end),
-        None,
+        (x.id for x in by_contribution.get(citation.contribution_id, []) if x.start <= citation.start < x.end), None
     )
 
 
@@ -210,7 +221,9 @@ def draft(s: Synthesis, config: SynthConfig, embed: Embed, cache_dir, progress=N
     drafter = Drafter(client, report, embed, 0.5 if config.draft_min_support is None else config.draft_min_support)
     n = config.llm_evidence_segments or 12
     segs = {x.id: x for x in s.segments}
-    all_segs = list(s.segments)
+    all_segs: dict[str, list[Segment]] = {}
+    for x in s.segments:
+        all_segs.setdefault(x.contribution_id, []).append(x)
     try:
         for q_no, sec in enumerate(s.sections):
             question = sec.question or "(no question given)"
@@ -233,7 +246,7 @@ def _draft_section(
     q_no: int,
     question: str,
     segs: dict[str, Segment],
-    all_segs: list[Segment],
+    all_segs: dict[str, list[Segment]],
     n: int,
     progress,  # noqa: ANN001
 ) -> None:

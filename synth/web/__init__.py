@@ -26,6 +26,7 @@ from synth import projects as svc
 from synth.api.auth import CAN, Caller
 from synth.config import SynthConfig
 from synth.formats import ColumnMap, InputError, load_uploaded, preview_uploaded, upload_name
+from synth.formats.common import column_map
 from synth.llm import Endpoint
 from synth.report import html_environment, render_html, render_markdown, report_headers
 from synth.review import Edit, EditError
@@ -96,6 +97,8 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
 
 
 def install(app: Any) -> None:
+    app.state.pending_uploads = {}  # token -> an upload waiting for its column mapping (see _stash)
+
     @app.exception_handler(Redirect)
     async def _redirect(request: Request, exc: Redirect) -> RedirectResponse:
         return RedirectResponse(exc.url, status_code=303)
@@ -262,7 +265,7 @@ PENDING_MAX, PENDING_SECONDS = 20, 1800  # uploads waiting for their mapping, pe
 def _stash(request: Request, project_id: str, filename: str, data: bytes, fmt: str) -> str:
     """Keep an upload in memory while the facilitator maps its columns (bounded in number and time; the body
     size is already bounded by the upload limit)."""
-    pending = request.app.state.__dict__.setdefault("pending_uploads", {})
+    pending = request.app.state.pending_uploads
     now = time.monotonic()
     for token in [t for t, p in pending.items() if now - p["at"] > PENDING_SECONDS]:
         del pending[token]
@@ -275,25 +278,11 @@ def _stash(request: Request, project_id: str, filename: str, data: bytes, fmt: s
 
 
 def _pending(request: Request, project_id: str, token: str) -> dict:
-    item = request.app.state.__dict__.get("pending_uploads", {}).get(token)
+    item = request.app.state.pending_uploads.get(token)
     if item is None or item["project"] != project_id or item["sid"] != request.session.get("sid"):
         request.session["error"] = "That upload is no longer waiting (it expired, or was imported): upload it again."
         raise Redirect(f"/web/projects/{project_id}")
     return item
-
-
-def _form_map(form: Any) -> ColumnMap:
-    pick = lambda name: str(form.get(name) or "") or None  # noqa: E731
-    texts = tuple(str(v) for v in form.getlist("text_column") if str(v))
-    return ColumnMap(
-        id=pick("id_column"),
-        text=texts[0] if len(texts) == 1 else None,
-        texts=texts if len(texts) > 1 else (),
-        participant=pick("participant_column"),
-        group=pick("group_column"),
-        question=pick("question_column"),
-        attributes=tuple(str(v) for v in form.getlist("attribute_column") if str(v)),
-    )
 
 
 @router.get("/projects/{project_id}/uploads/{token}", response_class=HTMLResponse)
@@ -303,11 +292,12 @@ async def mapping_page(request: Request, project_id: str, token: str) -> Respons
     return await _mapping(request, project_id, token, item, ColumnMap())
 
 
-async def _mapping(request: Request, project_id: str, token: str, item: dict, columns: ColumnMap) -> Response:
+async def _mapping(
+    request: Request, project_id: str, token: str, item: dict, columns: ColumnMap, problem: str | None = None
+) -> Response:
     """The preview: the file's columns with the role each plays, the first contributions, and the counts."""
     try:
         preview = await run_in_threadpool(preview_uploaded, item["name"], item["data"], item["fmt"], None, columns)
-        problem = None
     except InputError as exc:
         problem, preview = f"{exc.file}: {exc.message}", None
         if columns != ColumnMap():  # show the file's columns again, with what the reader found on its own
@@ -324,7 +314,10 @@ async def mapping_submit(request: Request, project_id: str, token: str) -> Respo
     who = _require(request, project_id, "upload")
     form = await _form(request)
     item = _pending(request, project_id, token)
-    columns = _form_map(form)
+    try:
+        columns = column_map(form.getlist)
+    except InputError as exc:
+        return await _mapping(request, project_id, token, item, ColumnMap(), exc.message)
     if form.get("action") != "import":
         return await _mapping(request, project_id, token, item, columns)
     response = await _import(request, project_id, who, item["name"], item["data"], item["fmt"], None, columns)
