@@ -47,7 +47,7 @@ def main() -> None:
         rid = client.post(f"/v1/projects/{pid}/runs", json={}).json()["id"]
         while client.get(f"/v1/projects/{pid}/runs/{rid}").json()["status"] in ("queued", "running"):
             time.sleep(0.5)
-        themes = client.get(f"/v1/projects/{pid}/runs/{rid}/themes").json()
+        themes = client.get(f"/v1/projects/{pid}/runs/{rid}/themes").json()["items"]
         big = max(themes, key=lambda t: t["n_contributions"])
         cases = [
             ("GET theme page (50 members)", "GET", f"/v1/projects/{pid}/runs/{rid}/themes/{big['id']}?limit=50", None),

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from eval.common import DATASETS, ROOT, machine, table, write_section
-from synth.service import synthesize_file, write_outputs
+from synth.service.local import synthesize_file, write_outputs
 
 CONVERSATIONS = (
     "american-assembly.bowling-green",

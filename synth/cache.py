@@ -40,3 +40,10 @@ class Cache:
             return
         with self.conn:
             self.conn.executemany(f"INSERT OR REPLACE INTO {self.table} VALUES (?, ?)", list(items.items()))
+
+    def delete(self, keys: list[str]) -> int:
+        """Forget entries (an erasure: nothing derived from erased text stays). Returns how many went."""
+        if self.conn is None or not keys:
+            return 0
+        with self.conn:
+            return sum(self.conn.execute(f"DELETE FROM {self.table} WHERE key = ?", (k,)).rowcount for k in keys)

@@ -66,7 +66,7 @@ def run_cmd(
     from synth.config import SynthConfig
     from synth.formats import ColumnMap, InputError
     from synth.models import ModelMissingError
-    from synth.service import synthesize_file, write_outputs
+    from synth.service.local import synthesize_file, write_outputs
 
     settings = json.loads(config.read_text()) if config else {}
     settings.setdefault("seed", seed)
@@ -161,7 +161,7 @@ def export_cmd(
     report_data.json, themefinder/Consult mapping.jsonl and themes.json, or kouchou-ai hierarchical_result.json."""
     from synth.formats import InputError
     from synth.formats.peers import EXPORTS, export_files
-    from synth.service import read_synthesis
+    from synth.service.local import read_synthesis
 
     if to not in EXPORTS:
         err.print(f"[red]error:[/red] --to must be one of {', '.join(EXPORTS)}, not {to!r}")
@@ -207,7 +207,7 @@ def serve_cmd(
     """Serve the HTTP API (and run queued syntheses). Database: $SYNTH_DATABASE_URL (default sqlite:///synth.db)."""
     import uvicorn
 
-    from synth.api import create_app
+    from synth.app import create_app
 
     # Slow clients (a stalled upload, slowloris) are best cut off by the reverse proxy in front (nginx's
     # client_body_timeout); uvicorn still closes idle keep-alive connections and caps concurrent connections.
@@ -248,7 +248,7 @@ def create_key_cmd(
     expires_in_days: Annotated[int | None, typer.Option(min=1, max=3650, help="Default: until revoked.")] = None,
 ) -> None:
     """Create an API key in $SYNTH_DATABASE_URL and print it (shown once; only its hash is stored)."""
-    from synth.projects import audit, create_key
+    from synth.service import audit, create_key
 
     with _database().session() as s:
         try:
@@ -275,16 +275,12 @@ def list_keys_cmd(
 ) -> None:
     """List API keys (never their secrets): id, prefix, name, role, project, created, expires, revoked."""
     from rich.table import Table
-    from sqlalchemy import select
 
-    from synth.store.models import ApiKey
+    from synth.service import repository as repo
 
     table = Table("id", "prefix", "name", "role", "project", "created", "expires", "revoked")
     with _database().session() as s:
-        q = select(ApiKey).order_by(ApiKey.created_at)
-        if project:
-            q = q.where(ApiKey.project_id == project)
-        for k in s.scalars(q):
+        for k in repo.all_keys(s, project):
             table.add_row(
                 k.id,
                 k.prefix,
@@ -309,7 +305,7 @@ def revoke_key_cmd(key_id: Annotated[str, typer.Argument(help="The key's id (see
             err.print(f"[red]error:[/red] no key {key_id}")
             raise typer.Exit(2)
         if key.project_id:
-            from synth.projects import revoke_key
+            from synth.service import revoke_key
 
             revoke_key(s, key.project_id, key_id, "command line")
         elif key.revoked_at is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.config import SynthConfig, default_cache_dir
+from synth.edits import Vectors, _rewrite_section, _set_members
 from synth.formats import InputError, LoadedInput
 from synth.pipeline import Laps, Progress, RunResult, build_section, embed_prepared, section_data
 from synth.pipeline.cluster import Clustering, cluster, communities, join_outliers
@@ -30,7 +31,6 @@ from synth.pipeline.label import SectionData, label_themes
 from synth.pipeline.minority import find_minority_views
 from synth.pipeline.prepare import PreparedCorpus, duplicate_key, prepare, segment_texts
 from synth.provenance import coverage_of, metadata
-from synth.review import _rewrite_section, _set_members, support_score
 from synth.schema import Contribution, Excluded, Extends, Proposal, Section, Synthesis, Theme
 
 SPLIT_SHARE = 0.25  # each part of a proposed split holds at least this share of the theme
@@ -66,6 +66,7 @@ def extend(
     laps("prepare")
     vectors = embed_prepared(prepared, config, cache, progress)
     laps("embed")
+    passages = Vectors.packaged(cache)
 
     s = previous.model_copy(deep=True)
     s.contributions, s.segments, s.excluded = prepared.contributions, prepared.segments, prepared.excluded
@@ -73,7 +74,9 @@ def extend(
     sections: list[Section] = []
     for data in section_data(prepared, vectors, config, cache):
         sec = by_question.pop(data.question, None)
-        sections.append(build_section(data, config, laps) if sec is None else _extend(s, sec, data, known, config))
+        sections.append(
+            build_section(data, config, laps) if sec is None else _extend(s, sec, data, known, config, passages)
+        )
         laps("cluster")
     s.sections = sections + list(by_question.values())
     s.metadata = metadata(loaded, config).model_copy(
@@ -90,7 +93,7 @@ def extend(
     s.coverage = coverage_of(s)
     from synth.pipeline.verify import verify
 
-    verify(s, config.min_support, support_score)
+    verify(s, config.min_support, passages.support)
     laps("verify")
     return RunResult(s, laps.timings)
 
@@ -149,7 +152,9 @@ def _number(theme_id: str) -> int:
     return int(m.group(2)) if m else 0
 
 
-def _extend(s: Synthesis, sec: Section, data: SectionData, known: dict, config: SynthConfig) -> Section:
+def _extend(
+    s: Synthesis, sec: Section, data: SectionData, known: dict, config: SynthConfig, passages: Vectors
+) -> Section:
     """One section of the earlier run with its new passages placed (steps 1-3 of the module)."""
     pos = {x.id: i for i, x in enumerate(data.segments)}
     top = [t for t in sec.themes if t.parent_id is None]
@@ -163,7 +168,7 @@ def _extend(s: Synthesis, sec: Section, data: SectionData, known: dict, config: 
         added = [data.segments[i].id for i in np.flatnonzero(joined & (labels == k))]
         if added:
             current = next(x for x in sec.themes if x.id == t.id)
-            theme = _set_members(s, sec, current, current.segment_ids + added, config)
+            theme = _set_members(s, sec, current, current.segment_ids + added, config, passages)
             sec.themes[sec.themes.index(theme)] = theme.model_copy(
                 update={"joined_segment_ids": theme.joined_segment_ids + added}
             )

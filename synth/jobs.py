@@ -21,8 +21,8 @@ from synth.config import SynthConfig
 from synth.incremental import extend
 from synth.pipeline import RunResult
 from synth.pipeline import run as run_pipeline
-from synth.projects import audit, earlier_result, snapshot_input
 from synth.schema import Code
+from synth.service import audit, earlier_result, snapshot_input
 from synth.store import Database
 from synth.store.models import Result, Run, now
 

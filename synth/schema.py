@@ -6,11 +6,13 @@ with ``synth schema``.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = "1.2"  # 1.1: proposals, metadata.extends (incremental); 1.2: drafting (optional LLM)
+SCHEMA_VERSION = "1.3"  # 1.1: proposals, metadata.extends (incremental); 1.2: drafting (optional LLM);
+# 1.3: stable sentence ids, metadata.redactions (erasure)
 
 
 class _Model(BaseModel):
@@ -81,6 +83,11 @@ class Citation(_Model):
 
 
 class SummarySentence(_Model):
+    id: str = Field(
+        "",
+        description="Stable within its summary: made from the machine's wording, so a reviewer's rewording or "
+        "decision keeps it. Review edits address sentences by it.",
+    )
     text: str
     citations: list[Citation]
     kind: Literal["quote", "count", "drafted"]
@@ -129,6 +136,22 @@ class Drafting(_Model):
 class Summary(_Model):
     scope: str = Field(description="'overview' for a section, else the theme id.")
     sentences: list[SummarySentence]
+
+    @model_validator(mode="after")
+    def _sentence_ids(self) -> Summary:
+        """Sentences made without an id get one from their scope and original wording (a suffix keeps two
+        sentences that read the same apart)."""
+        used = {x.id for x in self.sentences if x.id}
+        for x in self.sentences:
+            if not x.id:
+                base = "s" + hashlib.sha256(f"{self.scope}\n{x.original_text or x.text}".encode()).hexdigest()[:10]
+                sid, n = base, 1
+                while sid in used:
+                    n += 1
+                    sid = f"{base}-{n}"
+                x.id = sid
+                used.add(sid)
+        return self
 
 
 class Theme(_Model):
@@ -308,6 +331,18 @@ class RunMetadata(_Model):
         None, exclude_if=_empty, description="For an incremental run: the run it started from."
     )
     drafting: Drafting | None = Field(None, exclude_if=_empty, description="LLM drafting, when it was on.")
+    redactions: list[Redaction] = Field(
+        default_factory=list, exclude_if=_empty, description="Erasures applied to this result after it was made."
+    )
+
+
+class Redaction(_Model):
+    """Contributions erased after the run: their text, and every quote, title or sentence drawn from it, is
+    replaced by as many █ as it had characters (so every citation still resolves); counts stand as they were."""
+
+    at: str = Field(description="When (UTC, ISO 8601).")
+    contribution_ids: list[str]
+    reason: str
 
 
 class Coverage(_Model):

@@ -18,12 +18,12 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
-from synth.api import create_app
+from synth.app import create_app
 from synth.config import SynthConfig
 from synth.formats import load_contributions
 from synth.jobs import Worker
 from synth.pipeline import RunResult, run
-from synth.projects import create_key
+from synth.service import create_key
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POLIS = FIXTURES / "polis-brexit"

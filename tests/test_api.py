@@ -21,8 +21,21 @@ def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
     assert report["created"] == 50 and report["received"] == 50
     again = upload_polis(api, pid, keys["platform"])  # idempotent
     assert again["created"] == 0 and again["unchanged"] == 50
-    page = api.get(f"/v1/projects/{pid}/contributions?limit=10&offset=5", headers=h(keys["reader"])).json()
-    assert page["total"] == 50 and len(page["items"]) == 10
+    # cursor pages: 50 contributions in pages of 20 are 20 + 20 + 10, in upload order, each once
+    seen, cursor = [], None
+    for _ in range(4):
+        query = f"?limit=20&cursor={cursor}" if cursor else "?limit=20"
+        page = api.get(f"/v1/projects/{pid}/contributions{query}", headers=h(keys["reader"])).json()
+        seen.append(len(page["items"]))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [20, 20, 10]
+    bad = api.get(
+        f"/v1/projects/{pid}/runs?cursor={page['next_cursor'] or 'eyJsIjoiY29udHJpYnV0aW9ucyIsImEiOjV9'}",
+        headers=h(keys["reader"]),
+    )
+    assert bad.status_code == 422 and "cursor" in bad.json()["detail"]  # another list's cursor
 
     r = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 7}}, headers=h(keys["platform"]))
     assert r.status_code == 202 and r.headers["location"].endswith(r.json()["id"])
@@ -39,10 +52,15 @@ def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
     synthesis = api.get(f"/v1/projects/{pid}/runs/{rid}/result", headers=h(keys["reader"])).json()
     assert synthesis["coverage"]["n_input"] == 50 and synthesis["metadata"]["seed"] == 7
 
-    themes = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()
+    themes = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()["items"]
     tid = themes[0]["id"]
     one = api.get(f"/v1/projects/{pid}/runs/{rid}/themes/{tid}?limit=3", headers=h(keys["reader"])).json()
-    assert len(one["members"]["items"]) == 3 and one["members"]["total"] == themes[0]["n_contributions"]
+    assert len(one["members"]["items"]) == 3 and one["members"]["next_cursor"]
+    rest = api.get(
+        f"/v1/projects/{pid}/runs/{rid}/themes/{tid}?limit=500&cursor={one['members']['next_cursor']}",
+        headers=h(keys["reader"]),
+    ).json()["members"]
+    assert len(rest["items"]) + 3 == themes[0]["n_contributions"] and rest["next_cursor"] is None
     for path in ("minority-views", "summaries", "unassigned", "revisions"):
         assert api.get(f"/v1/projects/{pid}/runs/{rid}/{path}", headers=h(keys["reader"])).status_code == 200
     assert "Minority views" in api.get(f"/v1/projects/{pid}/runs/{rid}/report.html", headers=h(keys["reader"])).text
@@ -53,11 +71,10 @@ def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
     r = api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["facilitator"]))
     assert r.status_code == 201 and r.json()["revision"] == 1
     move = {"action": "move_contributions", "contribution_ids": [one["members"]["items"][0]["id"]], "to_theme_id": None}
-    assert api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=move, headers=h(keys["facilitator"])).json() == {
-        "revision": 2
-    }
-    latest = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()
-    original = api.get(f"/v1/projects/{pid}/runs/{rid}/themes?revision=0", headers=h(keys["reader"])).json()
+    moved = api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=move, headers=h(keys["facilitator"])).json()
+    assert moved == {"revision": 2, "message": "Moved 1 contribution to the unassigned list."}
+    latest = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()["items"]
+    original = api.get(f"/v1/projects/{pid}/runs/{rid}/themes?revision=0", headers=h(keys["reader"])).json()["items"]
     assert latest[0]["label"] == "Renamed by facilitator" and original[0]["label"] == themes[0]["label"]
     assert (
         "Renamed by facilitator" in api.get(f"/v1/projects/{pid}/runs/{rid}/report.md", headers=h(keys["reader"])).text
@@ -74,7 +91,7 @@ def test_whole_path_upload_run_read_edit_audit(api: TestClient) -> None:
     r = api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=bad, headers=h(keys["facilitator"]))
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
 
-    events = api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()
+    events = api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()["items"]
     actions = [e["action"] for e in events]
     assert actions[0] == "project.create" and "run.succeeded" in actions
     assert actions[-2:] == ["review.rename_theme", "review.move_contributions"]
@@ -121,7 +138,7 @@ def test_tenant_isolation_and_roles(api: TestClient) -> None:
             assert r.json()["detail"] == f"no project {b}" and ghost.json()["detail"].startswith("no project 0000")
         # a run id of B under A's project is also absent
         assert api.get(f"/v1/projects/{a}/runs/{rid}", headers=h(keys_a[role])).status_code == 404
-    assert [p["id"] for p in api.get("/v1/projects", headers=h(keys_a["reader"])).json()] == [a]
+    assert [p["id"] for p in api.get("/v1/projects", headers=h(keys_a["reader"])).json()["items"]] == [a]
     for path in paths:
         assert api.get(path).status_code == 401
         assert api.get(path, headers=h("sk_wrong")).status_code == 401
@@ -155,7 +172,7 @@ def test_restart_during_a_run(api: TestClient) -> None:
     assert restarted.run_once()
     run = api.get(f"/v1/projects/{pid}/runs/{rid}", headers=h(keys["reader"])).json()
     assert run["status"] == "succeeded" and run["attempts"] == 2
-    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()]
+    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()["items"]]
     assert "run.requeued" in actions and actions[-1] == "run.succeeded"
 
 
@@ -226,7 +243,7 @@ def test_bad_uploads_get_clear_problems(api: TestClient, kind: str, status: int,
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
     assert body["status"] == status and words in body["detail"] and body["instance"] == r.request.url.path
-    assert api.get(url, headers=key).json()["total"] <= 1  # nothing half-stored
+    assert len(api.get(url, headers=key).json()["items"]) <= 1  # nothing half-stored
 
 
 def test_concurrent_uploads_keep_one_unbroken_audit_chain(api: TestClient) -> None:
@@ -234,8 +251,8 @@ def test_concurrent_uploads_keep_one_unbroken_audit_chain(api: TestClient) -> No
     from concurrent.futures import ThreadPoolExecutor
 
     from synth.formats import LoadedInput
-    from synth.projects import add_contributions, verify_chain
     from synth.schema import Contribution
+    from synth.service import add_contributions, verify_chain
 
     pid, _ = make_project(api)
     db = api.app.state.db
@@ -264,7 +281,7 @@ def test_incremental_run_keeps_the_review_and_adds_the_new(api: TestClient) -> N
     assert post(first).status_code == 200
     rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
     work(api)
-    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()[0]["id"]
+    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()["items"][0]["id"]
     rename = {"action": "rename_theme", "theme_id": tid, "label": "Named by the facilitator"}
     assert api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["facilitator"])).is_success
     assert post(later).status_code == 200
@@ -280,7 +297,9 @@ def test_incremental_run_keeps_the_review_and_adds_the_new(api: TestClient) -> N
         "synthesis_sha256": None, "run_id": rid, "revision": 1, "n_contributions": 150, "n_new": len(later),
     }  # fmt: skip
     assert result["coverage"]["n_input"] == len(rows)
-    themes = {t["id"]: t for t in api.get(f"/v1/projects/{pid}/runs/{new}/themes", headers=h(keys["reader"])).json()}
+    themes = {
+        t["id"]: t for t in api.get(f"/v1/projects/{pid}/runs/{new}/themes", headers=h(keys["reader"])).json()["items"]
+    }
     assert themes[tid]["label"] == "Named by the facilitator"
     changes = api.get(f"/v1/projects/{pid}/runs/{new}/diff?against={rid}", headers=h(keys["reader"])).json()
     assert not changes["sections"][0]["moved"]
@@ -298,7 +317,7 @@ def test_idempotency_key_replays_and_refuses_a_different_request(api: TestClient
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
     assert again.headers["location"] == first.headers["location"]
-    assert len(api.get(f"/v1/projects/{pid}/runs", headers=h(keys["reader"])).json()) == 1
+    assert len(api.get(f"/v1/projects/{pid}/runs", headers=h(keys["reader"])).json()["items"]) == 1
     other = api.post(f"/v1/projects/{pid}/runs", json={"config": {"seed": 4}}, headers=once)
     assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
     # the same key from another caller is another request

@@ -10,8 +10,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-from synth.api import create_app
-from synth.projects import create_key
+from synth.app import create_app
+from synth.service import create_key
 
 _tmp = Path(tempfile.mkdtemp(prefix="synth-schemathesis-"))
 app = create_app(f"sqlite:///{_tmp / 'synth.db'}", run_worker=False)
@@ -57,7 +57,7 @@ def test_openapi_document_is_complete_for_client_generators() -> None:
     import json
     import re
 
-    from synth.api import create_app
+    from synth.app import create_app
 
     doc = create_app("sqlite://", run_worker=False).openapi()
     text = json.dumps(doc)

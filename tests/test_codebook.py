@@ -105,8 +105,8 @@ def test_cli_and_api_take_a_codebook(tmp_path: Path, cache_dir: Path, monkeypatc
 
 
 def test_a_reviewer_recodes_passages(coded: RunResult) -> None:
+    from synth.edits import CodeContributions, EditError, apply_edit
     from synth.pipeline.verify import check
-    from synth.review import CodeContributions, EditError, apply_edit
 
     s = coded.synthesis
     c = s.sections[0].coding
@@ -152,7 +152,7 @@ def test_coding_page_shows_and_corrects(api) -> None:  # noqa: ANN001
     assert {(a["segment_id"], a["code_id"], a["by"]) for a in coding["assignments"] if a["segment_id"] in segs} == {
         (i, "lab", "reviewer") for i in segs
     }
-    audit = api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()
+    audit = api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()["items"]
     assert audit[-1]["action"] == "review.code_contributions"
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from synth.diff import diff
+from synth.edits import MergeThemes, MoveContributions, RenameTheme, apply_edit
 from synth.pipeline import RunResult
-from synth.review import MergeThemes, MoveContributions, RenameTheme, apply_edit
 
 
 def _top(s):  # noqa: ANN001, ANN202

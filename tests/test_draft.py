@@ -262,7 +262,7 @@ def test_api_run_with_drafting_records_drops_and_warns(api, server, monkeypatch:
 
 
 def test_reviewer_rewording_of_a_drafted_run_meets_the_same_judge(planted_run: RunResult, server) -> None:  # noqa: ANN001
-    from synth.review import EditError, ReviewSentence, apply_edit
+    from synth.edits import EditError, ReviewSentence, apply_edit
 
     llm = server(scripted)
     config = SynthConfig(draft=True, llm_base_url=llm.url, llm_model="scripted")

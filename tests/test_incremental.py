@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from synth.cli import app
 from synth.config import SynthConfig
 from synth.diff import diff
+from synth.edits import MarkMinority, MergeThemes, MoveContributions, RenameTheme, apply_edit
 from synth.formats import InputError, LoadedInput, load_contributions
 from synth.incremental import extend
 from synth.pipeline import run
 from synth.pipeline.verify import check
-from synth.review import MarkMinority, MergeThemes, MoveContributions, RenameTheme, apply_edit
 from synth.schema import Synthesis
 from tests.conftest import PLANTED
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter
 
+from synth.edits import Edit, EditError, apply_edit
 from synth.pipeline import RunResult
 from synth.pipeline.verify import check
-from synth.review import Edit, EditError, apply_edit
 
 edit = TypeAdapter(Edit).validate_python
 
@@ -165,22 +165,22 @@ def test_undo_and_return_to_a_revision_through_the_api(api) -> None:  # noqa: AN
     work(api)
     base = f"/v1/projects/{pid}/runs/{rid}"
     fac = h(keys["facilitator"])
-    themes = [t for t in api.get(f"{base}/themes", headers=fac).json() if t["parent_id"] is None]
+    themes = [t for t in api.get(f"{base}/themes", headers=fac).json()["items"] if t["parent_id"] is None]
     api.post(
         f"{base}/edits", json={"action": "rename_theme", "theme_id": themes[0]["id"], "label": "First"}, headers=fac
     )
     merge = {"action": "merge_themes", "theme_ids": [themes[0]["id"], themes[1]["id"]]}
-    assert api.post(f"{base}/edits", json=merge, headers=fac).json() == {"revision": 2}
+    assert api.post(f"{base}/edits", json=merge, headers=fac).json()["revision"] == 2
     undo = api.post(f"{base}/edits", json={"action": "revert_to_revision"}, headers=fac)
-    assert undo.status_code == 201 and undo.json() == {"revision": 3}
+    assert undo.status_code == 201 and undo.json()["revision"] == 3
     result = lambda n: api.get(f"{base}/result?revision={n}", headers=fac).json()  # noqa: E731
     assert result(3)["sections"] == result(1)["sections"]  # the merge is undone, the rename kept
     back = api.post(f"{base}/edits", json={"action": "revert_to_revision", "revision": 0}, headers=fac)
-    assert back.json() == {"revision": 4} and result(4)["sections"] == result(0)["sections"]
+    assert back.json()["revision"] == 4 and result(4)["sections"] == result(0)["sections"]
     assert result(2)["sections"] != result(4)["sections"]  # revision 2 is still there, as it was
     bad = api.post(f"{base}/edits", json={"action": "revert_to_revision", "revision": 9}, headers=fac)
     assert bad.status_code == 422 and "not an earlier revision" in bad.json()["detail"]
-    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=fac).json()]
+    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=fac).json()["items"]]
     assert actions[-2:] == ["review.revert_to_revision", "review.revert_to_revision"]
 
 
@@ -193,7 +193,7 @@ def test_undo_button_on_the_run_page(api) -> None:  # noqa: ANN001
     upload_polis(api, pid, keys["platform"])
     rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
     work(api)
-    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()[0]["id"]
+    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()["items"][0]["id"]
     rename = {"action": "rename_theme", "theme_id": tid, "label": "Renamed, then undone"}
     api.post(f"/v1/projects/{pid}/runs/{rid}/edits", json=rename, headers=h(keys["facilitator"]))
     csrf = re.search(r'name="csrf" value="([^"]+)"', api.get("/web/").text).group(1)
@@ -206,7 +206,7 @@ def test_undo_button_on_the_run_page(api) -> None:  # noqa: ANN001
 
 
 def test_map_colours_follow_theme_ids_across_a_merge(planted_run: RunResult) -> None:
-    from synth.review import MergeThemes, apply_edit
+    from synth.edits import MergeThemes, apply_edit
     from synth.web.map import theme_colours
 
     s = planted_run.synthesis

@@ -4,6 +4,8 @@ Chromium is tests/test_security_pages.py; hostile input files are tests/test_ing
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import shutil
 import subprocess
@@ -21,10 +23,10 @@ from sqlalchemy import select as sql_select
 from sqlalchemy import text
 
 from eval.security import stream_chunked
-from synth.api import create_app
+from synth.app import create_app
 from synth.config import SynthConfig
 from synth.jobs import Worker
-from synth.projects import create_key, create_project, verify_chain
+from synth.service import create_key, create_project, verify_chain
 from synth.store import Database
 from synth.store.models import ApiKey, AuditEvent, Result, Run, now
 from tests.conftest import BACKENDS, POLIS, h, make_project, serving, upload_polis, work
@@ -137,7 +139,7 @@ def test_unbounded_config_is_refused(api: TestClient, config: str) -> None:
     headers = {**h(keys["platform"]), "content-type": "application/json"}
     r = api.post(f"/v1/projects/{pid}/runs", content=f'{{"config": {config}}}', headers=headers)
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
-    assert api.get(f"/v1/projects/{pid}/runs", headers=h(keys["reader"])).json() == []
+    assert api.get(f"/v1/projects/{pid}/runs", headers=h(keys["reader"])).json()["items"] == []
 
 
 def test_openapi_shows_config_bounds(api: TestClient) -> None:
@@ -180,8 +182,8 @@ def test_cancel_stops_a_running_run(api: TestClient, tmp_path: Path, monkeypatch
     monkeypatch.setenv("SYNTH_CACHE_DIR", str(tmp_path / "cache"))  # nothing cached: the embed stage takes a while
     pid, keys = make_project(api)
     from synth.formats import LoadedInput
-    from synth.projects import add_contributions
     from synth.schema import Contribution
+    from synth.service import add_contributions
 
     corpus = [Contribution(**c) for c in _unique_corpus(3000, "c")]  # over the fixture's upload limit: stored directly
     with api.app.state.db.session() as s:
@@ -237,7 +239,7 @@ def test_heartbeat_continues_through_every_stage(api: TestClient) -> None:
         thread.join(30)
     run = _status(db, rid)
     assert run.status == "succeeded" and run.attempts == 1
-    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()]
+    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=h(keys["reader"])).json()["items"]]
     assert "run.requeued" not in actions
     gaps = [(b - a).total_seconds() for a, b in zip(beats, beats[1:], strict=False)]
     assert all(g < 1.5 for g in gaps), gaps
@@ -341,7 +343,7 @@ def test_concurrent_edits_of_one_revision_give_409_not_500(api: TestClient) -> N
     upload_polis(api, pid, keys["platform"])
     rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
     work(api)
-    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()[0]["id"]
+    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()["items"][0]["id"]
     url = f"/v1/projects/{pid}/runs/{rid}/edits"
 
     def rename(i: int) -> int:
@@ -354,7 +356,8 @@ def test_concurrent_edits_of_one_revision_give_409_not_500(api: TestClient) -> N
             statuses += list(pool.map(rename, (2 * round_, 2 * round_ + 1)))
     assert set(statuses) <= {201, 409}, statuses
     revisions = [
-        r["revision"] for r in api.get(f"/v1/projects/{pid}/runs/{rid}/revisions", headers=h(keys["reader"])).json()
+        r["revision"]
+        for r in api.get(f"/v1/projects/{pid}/runs/{rid}/revisions", headers=h(keys["reader"])).json()["items"]
     ]
     assert revisions == list(range(len(revisions))) and len(revisions) == 1 + statuses.count(201)
 
@@ -387,7 +390,7 @@ def test_keys_are_listed_revoked_rotated_and_expire(api: TestClient) -> None:
     made = api.post(
         f"/v1/projects/{pid}/keys", json={"role": "reader", "name": "Ana (secretariat)"}, headers=admin
     ).json()
-    listed = api.get(f"/v1/projects/{pid}/keys", headers=admin).json()
+    listed = api.get(f"/v1/projects/{pid}/keys", headers=admin).json()["items"]
     assert made["id"] in [k["id"] for k in listed] and all("key" not in k for k in listed)
     assert api.get(f"/v1/projects/{pid}", headers=h(made["key"])).status_code == 200
     # the audit log names the key by the name it was given
@@ -409,7 +412,7 @@ def test_keys_are_listed_revoked_rotated_and_expire(api: TestClient) -> None:
     with api.app.state.db.session() as s:
         s.get(ApiKey, short["id"]).expires_at = now() - timedelta(seconds=1)
     assert api.get(f"/v1/projects/{pid}", headers=h(short["key"])).status_code == 401
-    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=admin).json()]
+    actions = [e["action"] for e in api.get(f"/v1/projects/{pid}/audit", headers=admin).json()["items"]]
     assert {"key.create", "key.rotate", "key.revoke"} <= set(actions)
     # other roles cannot see keys
     assert api.get(f"/v1/projects/{pid}/keys", headers=h(keys["facilitator"])).status_code == 403
@@ -420,7 +423,7 @@ def test_a_project_bound_admin_key_cannot_create_projects(api: TestClient) -> No
     bound = api.post(f"/v1/projects/{pid}/keys", json={"role": "admin"}, headers=h(keys["admin"])).json()["key"]
     r = api.post("/v1/projects", json={"name": "orphan"}, headers=h(bound))
     assert r.status_code == 403
-    assert [p["id"] for p in api.get("/v1/projects", headers=h(keys["admin"])).json()] == [pid]
+    assert [p["id"] for p in api.get("/v1/projects", headers=h(keys["admin"])).json()["items"]] == [pid]
 
 
 def _csrf(page: str) -> str:
@@ -470,7 +473,7 @@ def test_web_edit_never_redirects_off_site(api: TestClient) -> None:
     upload_polis(api, pid, keys["platform"])
     rid = api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"])).json()["id"]
     work(api)
-    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()[0]["id"]
+    tid = api.get(f"/v1/projects/{pid}/runs/{rid}/themes", headers=h(keys["reader"])).json()["items"][0]["id"]
     _web_sign_in(api, keys["facilitator"])
     base = f"/web/projects/{pid}/runs/{rid}"
     csrf = _csrf(api.get(base).text)
@@ -496,14 +499,14 @@ def test_web_upload_applies_the_text_limit(api: TestClient) -> None:
     assert "Map the columns of long.csv" in mapping.text  # a table is mapped before it is imported
     page = api.post(str(mapping.url), data={"csrf": _csrf(mapping.text), "action": "import", "text_column": "text"})
     assert "the limit is 2000" in page.text  # the reason, on the mapping page the import returns to
-    assert api.get(f"/v1/projects/{pid}/contributions", headers=h(keys["reader"])).json()["total"] == 0
+    assert api.get(f"/v1/projects/{pid}/contributions", headers=h(keys["reader"])).json()["items"] == []
 
 
 # --- the audit record survives ----------------------------------------------------------------------
 
 
 def test_audit_chain_detects_deleted_newest_events_and_recomputed_hashes(api: TestClient) -> None:
-    from synth.projects import _event_hash
+    from synth.service.audit import _event_hash
 
     pid, keys = make_project(api)
     upload_polis(api, pid, keys["platform"])
@@ -533,7 +536,9 @@ def test_deleting_a_project_leaves_a_verifiable_record(api: TestClient) -> None:
     pid, keys = make_project(api)
     upload_polis(api, pid, keys["platform"])
     assert api.delete(f"/v1/projects/{pid}", headers=h(keys["admin"])).status_code == 204
-    record = next(d for d in api.get("/v1/deletions", headers=h(keys["admin"])).json() if d["project_id"] == pid)
+    record = next(
+        d for d in api.get("/v1/deletions", headers=h(keys["admin"])).json()["items"] if d["project_id"] == pid
+    )
     assert record["counts"]["contributions"] == 50 and "admin" in record["actor"]
     with api.app.state.db.session() as s:
         events = list(s.scalars(sql_select(AuditEvent).where(AuditEvent.project_id == pid).order_by(AuditEvent.seq)))
@@ -548,7 +553,7 @@ def test_deleting_a_project_leaves_a_verifiable_record(api: TestClient) -> None:
 
 
 def test_run_quotas(api: TestClient) -> None:
-    api.app.state.limits = {**api.app.state.limits, "runs_per_project": 3, "queued_runs_per_project": 2}
+    api.app.state.limits = dataclasses.replace(api.app.state.limits, runs_per_project=3, queued_runs_per_project=2)
     pid, keys = make_project(api)
     upload_polis(api, pid, keys["platform"])
     start = lambda: api.post(f"/v1/projects/{pid}/runs", json={}, headers=h(keys["platform"]))  # noqa: E731
@@ -602,7 +607,7 @@ def test_a_huge_text_is_excluded_with_its_reason_not_a_failed_run() -> None:
 
 def test_verify_is_not_fooled_by_appends_while_it_reads(api: TestClient) -> None:
     """Appends that commit while the chain is read are past the head it read first: never a false alarm."""
-    from synth.projects import audit
+    from synth.service import audit
 
     pid, _ = make_project(api)
     db = api.app.state.db
@@ -745,8 +750,8 @@ def test_downgrading_the_security_migration_keeps_the_data(tmp_path: Path) -> No
     from alembic.config import Config
 
     from synth.formats import LoadedInput
-    from synth.projects import add_contributions
     from synth.schema import Contribution
+    from synth.service import add_contributions
     from synth.store import MIGRATIONS, Database, upgrade
 
     db = Database(f"sqlite:///{tmp_path / 'down.db'}")

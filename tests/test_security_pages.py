@@ -28,14 +28,14 @@ from markdown_it import MarkdownIt
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response
 
 import synth.web
-from synth.api import create_app
+from synth.app import create_app
 from synth.config import SynthConfig
+from synth.edits import MarkMinority, MoveContributions, RenameTheme, apply_edit
 from synth.formats import load_contributions
 from synth.pipeline import run
-from synth.projects import create_key
 from synth.report import _env, markdown_escape, render_html, render_markdown
-from synth.review import MarkMinority, MoveContributions, RenameTheme, apply_edit
 from synth.schema import Synthesis
+from synth.service import create_key
 from tests.conftest import POLIS, serving
 
 pytestmark = pytest.mark.enable_socket  # the browser and the API client talk to a server on 127.0.0.1
@@ -153,7 +153,7 @@ def seeded(server: dict, hostile_csv: Path) -> dict:
         while (status := _ok(api.get(f"/projects/{pid}/runs/{rid}", headers=platform)))["status"] != "succeeded":
             assert status["status"] in ("queued", "running") and time.monotonic() < deadline, status
             time.sleep(0.2)
-        themes = _ok(api.get(f"/projects/{pid}/runs/{rid}/themes", headers=platform))
+        themes = _ok(api.get(f"/projects/{pid}/runs/{rid}/themes", headers=platform))["items"]
         assert len(themes) >= 2, themes  # real comments still form themes
         moved = next(r["id"] for r in hostile_rows() if MOVED_TEXT in r["text"])
         edits = [

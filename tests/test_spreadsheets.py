@@ -124,8 +124,8 @@ def test_api_preview_then_mapped_upload(api, wide_xlsx: Path) -> None:  # noqa: 
     assert preview["columns"] == HEADER and preview["roles"]["text"] == [Q1, Q2] and preview["roles"]["wide"]
     assert preview["roles"]["attributes"] == ["Region"] and preview["n_contributions"] == 74
     assert preview["first"][0]["attributes"] == {"Region": "North"}
-    stored = api.get(f"/v1/projects/{pid}/contributions", headers=h(keys["reader"])).json()
-    assert stored["total"] == 0  # a preview stores nothing
+    stored = api.get(f"/v1/projects/{pid}/contributions", headers=h(keys["reader"])).json()["items"]
+    assert stored == []  # a preview stores nothing
     r = api.post(f"/v1/projects/{pid}/contributions", files=files, data=mapping, headers=h(keys["platform"]))
     assert r.status_code == 200 and r.json()["created"] == 74
     one = api.get(f"/v1/projects/{pid}/contributions/R001%2Fq2", headers=h(keys["reader"])).json()

@@ -12,8 +12,8 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from synth.api import create_app
-from synth.projects import create_key, create_project
+from synth.app import create_app
+from synth.service import create_key, create_project
 from synth.store.models import ContributionRow
 from tests.conftest import POLIS, serving
 

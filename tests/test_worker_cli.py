@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from synth.formats import load_contributions
-from synth.projects import add_contributions, create_project, start_run
+from synth.service import add_contributions, create_project, start_run
 from synth.store import Database, upgrade
 from synth.store.models import Run
 from tests.conftest import POLIS

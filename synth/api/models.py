@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from synth.config import SynthConfig
-from synth.schema import Votes
+from synth.schema import Summary, Theme, Votes
+
+T = TypeVar("T")
 
 
 def _no_nul(value: str) -> str:
@@ -100,11 +102,36 @@ class ContributionOut(BaseModel):
     excluded_reason: str | None = None
 
 
-class Page(BaseModel):
-    total: int
-    offset: int
-    limit: int
-    items: list[Any]
+class Page(BaseModel, Generic[T]):
+    """One page of a list. Ask for the next with `?cursor=<next_cursor>`; it is null on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: this is the last.")
+
+
+class MemberOut(BaseModel):
+    id: str = Field(description="The contribution's id.")
+    text: str
+
+
+class ThemePage(BaseModel):
+    theme: Theme
+    summary: Summary | None
+    members: Page[MemberOut]
+
+
+class UnassignedOut(BaseModel):
+    segment_id: str
+    contribution_id: str
+    text: str
+    section: int
+
+
+class ErasureOut(BaseModel):
+    contributions: int = Field(description="Contributions erased from the store.")
+    runs: int = Field(description="Runs whose snapshot and results were redacted.")
+    results: int = Field(description="Result revisions redacted.")
+    audit_events: int = Field(description="Earlier audit events whose details quoted the text, redacted.")
 
 
 class CodeIn(Strict):
@@ -179,6 +206,7 @@ class RevisionOut(BaseModel):
 
 class EditOut(BaseModel):
     revision: int
+    message: str = Field("", description="What changed, in one sentence.")
 
 
 class AuditOut(BaseModel):

@@ -63,8 +63,8 @@ def _install_domain_errors(app: FastAPI) -> None:
     """Every error a handler can meet becomes a problem: domain errors by their meaning, database clashes as
     409 (two edits of one revision at once: retry), an unreachable database as 503, and anything else as a
     500 problem that names no internals."""
-    from synth import projects as svc
-    from synth.review import EditError
+    from synth import service as svc
+    from synth.service import EditError
 
     domain: list[tuple[type[Exception], int, str]] = [
         (svc.NotFound, 404, "Not found"),

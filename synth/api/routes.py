@@ -1,16 +1,34 @@
-"""Routers per resource under /v1: projects, contributions, runs, results, review, audit."""
+"""Routes under /v1, one group per resource: projects and keys, contributions, runs, results, review,
+audit. Each is a thin shell: dependencies (synth.api.deps) give it the session, the caller and a page; it
+calls synth.service and shapes the answer. Domain errors become problem details in one handler
+(synth.api.problems)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from synth import projects as svc
-from synth.api.auth import Caller, allowed, caller, global_admin
+from synth import service as svc
+from synth.api.deps import (
+    CAN_ADMIN,
+    CAN_EDIT,
+    CAN_ERASE,
+    CAN_READ,
+    CAN_RUN,
+    CAN_UPLOAD,
+    DB,
+    Cursor,
+    caller,
+    global_admin,
+    limits,
+    pages,
+)
 from synth.api.models import (
     AuditOut,
     ChainOut,
@@ -18,9 +36,11 @@ from synth.api.models import (
     ContributionsIn,
     DeletionOut,
     EditOut,
+    ErasureOut,
     KeyIn,
     KeyInfo,
     KeyOut,
+    MemberOut,
     Page,
     ProjectIn,
     ProjectOut,
@@ -28,70 +48,72 @@ from synth.api.models import (
     RunIn,
     RunOut,
     ThemeBrief,
+    ThemePage,
+    UnassignedOut,
     UploadPreview,
     UploadReport,
 )
 from synth.api.problems import Problem
 from synth.diff import RunDiff, diff
+from synth.edits import Edit, describe
 from synth.formats import ColumnMap, InputError, LoadedInput, load_uploaded, preview_uploaded
 from synth.formats.common import column_map
+from synth.formats.peers import EXPORTS, export_files
 from synth.report import render_html, render_markdown, report_headers
-from synth.review import Edit, EditError
-from synth.schema import Breakdown, Contribution, MinorityView, Summary, Synthesis, Theme
+from synth.schema import Breakdown, Contribution, MinorityView, Summary, Synthesis
+from synth.service import Caller, hash_key
+from synth.service import repository as repo
 
 router = APIRouter(prefix="/v1")
-CAN_READ, CAN_UPLOAD, CAN_RUN, CAN_EDIT, CAN_ADMIN = (
-    Depends(allowed(a)) for a in ("read", "upload", "run", "edit", "admin")
-)
-Offset = Annotated[int, Query(ge=0, le=10_000_000)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-
-
-def db(request: Request):  # noqa: ANN201 - Database
-    return request.app.state.db
-
-
-def limits(request: Request) -> svc.Limits:
-    return svc.Limits.of(request.app.state.limits)
-
-
-def _not_found(exc: Exception) -> Problem:
-    return Problem(404, "Not found", str(exc))
-
+# One cursor dependency per list; keys are row ids (str) or positions and sequence numbers (int).
+PAGES = {
+    "projects": pages("projects", str),
+    "keys": pages("keys", str),
+    "deletions": pages("deletions", int),
+    "contributions": pages("contributions", int),
+    "runs": pages("runs", str),
+    "revisions": pages("revisions", int),
+    "themes": pages("themes", int),
+    "members": pages("members", int),
+    "minority-views": pages("minority-views", int),
+    "breakdowns": pages("breakdowns", int),
+    "summaries": pages("summaries", int),
+    "unassigned": pages("unassigned", int),
+    "audit": pages("audit", int),
+}
 
 # --- projects ---------------------------------------------------------------------------------------
 
 
+def _project_out(p) -> ProjectOut:  # noqa: ANN001 - Project
+    return ProjectOut(id=p.id, name=p.name, created_at=p.created_at)
+
+
 @router.post("/projects", status_code=201, response_model=ProjectOut, tags=["projects"])
-def create_project(body: ProjectIn, request: Request, who: Caller = Depends(global_admin)) -> Any:
-    with db(request).session() as s:
-        p = svc.create_project(s, body.name, who.actor)
-        return ProjectOut(id=p.id, name=p.name, created_at=p.created_at)
+def create_project(body: ProjectIn, s: DB, who: Caller = Depends(global_admin)) -> Any:
+    """Create a project: a container for one consultation's contributions, runs, keys and audit trail.
+    Only an admin key bound to no project may create one."""
+    return _project_out(svc.create_project(s, body.name, who.actor))
 
 
-@router.get("/projects", response_model=list[ProjectOut], tags=["projects"])
-def list_projects(request: Request, who: Caller = Depends(caller)) -> Any:
-    with db(request).session() as s:
-        return [ProjectOut(id=p.id, name=p.name, created_at=p.created_at) for p in svc.list_projects(s, who.project_id)]
+@router.get("/projects", response_model=Page[ProjectOut], tags=["projects"])
+def list_projects(s: DB, who: Caller = Depends(caller), page: Cursor = PAGES["projects"]) -> Any:
+    """The projects this key can see (a project key sees its own), oldest first."""
+    rows = repo.projects(s, who.project_id, page.after, page.limit + 1)
+    return page.page([_project_out(p) for p in rows], key=lambda p: p.id)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectOut, tags=["projects"])
-def get_project(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        try:
-            p = svc.get_project(s, project_id)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        return ProjectOut(id=p.id, name=p.name, created_at=p.created_at)
+def get_project(project_id: str, s: DB, who: Caller = CAN_READ) -> Any:
+    """One project's name and creation time."""
+    return _project_out(repo.project(s, project_id))
 
 
 @router.delete("/projects/{project_id}", status_code=204, tags=["projects"])
-def delete_project(project_id: str, request: Request, who: Caller = CAN_ADMIN) -> Response:
-    with db(request).session() as s:
-        try:
-            svc.delete_project(s, project_id, who.actor)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+def delete_project(project_id: str, s: DB, who: Caller = CAN_ADMIN) -> Response:
+    """Delete a project with its contributions, runs, results and keys. Its audit trail stays (no
+    contribution text), closed by a project.delete event, and a deletion record keeps its MACed head."""
+    svc.delete_project(s, project_id, who.actor)
     return Response(status_code=204)
 
 
@@ -100,45 +122,43 @@ def _key_info(key) -> KeyInfo:  # noqa: ANN001 - ApiKey
 
 
 @router.post("/projects/{project_id}/keys", status_code=201, response_model=KeyOut, tags=["keys"])
-def create_key(project_id: str, body: KeyIn, request: Request, who: Caller = CAN_ADMIN) -> Any:
-    with db(request).session() as s:
-        try:
-            svc.get_project(s, project_id)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        key, plaintext = svc.create_key(s, body.role, project_id, body.name, body.expires_in_days)
-        after = {"role": body.role, "name": body.name, "expires_at": str(key.expires_at or "")}
-        svc.audit(s, project_id, who.actor, "key.create", key.prefix, None, after)
-        return KeyOut(**_key_info(key).model_dump(), key=plaintext)
+def create_key(project_id: str, body: KeyIn, s: DB, who: Caller = CAN_ADMIN) -> Any:
+    """A new key for this project with a role and a name people will recognise in the audit log. The key
+    itself is in this response only; the server keeps its hash."""
+    repo.project(s, project_id)
+    key, plaintext = svc.create_key(s, body.role, project_id, body.name, body.expires_in_days)
+    after = {"role": body.role, "name": body.name, "expires_at": str(key.expires_at or "")}
+    svc.audit(s, project_id, who.actor, "key.create", key.prefix, None, after)
+    return KeyOut(**_key_info(key).model_dump(), key=plaintext)
 
 
-@router.get("/projects/{project_id}/keys", response_model=list[KeyInfo], tags=["keys"])
-def list_keys(project_id: str, request: Request, who: Caller = CAN_ADMIN) -> Any:
+@router.get("/projects/{project_id}/keys", response_model=Page[KeyInfo], tags=["keys"])
+def list_keys(project_id: str, s: DB, who: Caller = CAN_ADMIN, page: Cursor = PAGES["keys"]) -> Any:
     """The project's keys, revoked and expired ones included; never a key's secret."""
-    with db(request).session() as s:
-        return [_key_info(k) for k in svc.list_keys(s, project_id)]
+    rows = repo.keys(s, project_id, page.after, page.limit + 1)
+    return page.page([_key_info(k) for k in rows], key=lambda k: k.id)
 
 
 @router.delete("/projects/{project_id}/keys/{key_id}", response_model=KeyInfo, tags=["keys"])
-def revoke_key(project_id: str, key_id: str, request: Request, who: Caller = CAN_ADMIN) -> Any:
+def revoke_key(project_id: str, key_id: str, s: DB, who: Caller = CAN_ADMIN) -> Any:
     """Revoke a key at once: the API refuses it and browser sessions opened with it end."""
-    with db(request).session() as s:
-        return _key_info(svc.revoke_key(s, project_id, key_id, who.actor))
+    return _key_info(svc.revoke_key(s, project_id, key_id, who.actor))
 
 
 @router.post("/projects/{project_id}/keys/{key_id}/rotate", status_code=201, response_model=KeyOut, tags=["keys"])
-def rotate_key(project_id: str, key_id: str, request: Request, who: Caller = CAN_ADMIN) -> Any:
+def rotate_key(project_id: str, key_id: str, s: DB, who: Caller = CAN_ADMIN) -> Any:
     """A new key with the same role and name; the old one is revoked."""
-    with db(request).session() as s:
-        key, plaintext = svc.rotate_key(s, project_id, key_id, who.actor)
-        return KeyOut(**_key_info(key).model_dump(), key=plaintext)
+    key, plaintext = svc.rotate_key(s, project_id, key_id, who.actor)
+    return KeyOut(**_key_info(key).model_dump(), key=plaintext)
 
 
-@router.get("/deletions", response_model=list[DeletionOut], tags=["projects"])
-def list_deletions(request: Request, who: Caller = Depends(global_admin)) -> Any:
+@router.get("/deletions", response_model=Page[DeletionOut], tags=["projects"])
+def list_deletions(s: DB, who: Caller = Depends(global_admin), page: Cursor = PAGES["deletions"]) -> Any:
     """Every deleted project: who deleted it, when, and the MACed head its audit chain ended on."""
-    with db(request).session() as s:
-        return [DeletionOut.model_validate(d, from_attributes=True) for d in svc.deletions(s)]
+    rows = repo.deletions(s, page.after, page.limit + 1)
+    items = [(d.pk, DeletionOut.model_validate(d, from_attributes=True)) for d in rows]
+    out = page.page(items, key=lambda pair: pair[0])
+    return {"items": [d for _, d in out["items"]], "next_cursor": out["next_cursor"]}
 
 
 # --- contributions ----------------------------------------------------------------------------------
@@ -192,7 +212,7 @@ def _parse_json_upload(body: bytes) -> LoadedInput:
             raise Problem(422, "Invalid request", f"contributions[{i}]: duplicate id {c.id!r} (first at {seen[c.id]})")
         seen[c.id] = i
     contributions = [Contribution(**c.model_dump(), source_row=i + 1) for i, c in enumerate(parsed.contributions)]
-    return LoadedInput(contributions, [], "request body (JSON)", svc.hash_key(body.decode("utf-8", "replace")))
+    return LoadedInput(contributions, [], "request body (JSON)", hash_key(body.decode("utf-8", "replace")))
 
 
 def _read_file_upload(
@@ -245,11 +265,14 @@ async def _read_upload(request: Request, preview: bool = False) -> Any:
     openapi_extra=UPLOAD_DOC,
 )
 async def upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) -> Any:
+    """Add contributions: a file (CSV, TSV, spreadsheet, JSON, JSONL, or a Polis export) as multipart, or a
+    JSON body. Upserts by id, so the same upload twice changes nothing; says what was read, created, updated
+    and excluded, and why."""
     loaded = await _read_upload(request)
     svc.check_upload(loaded, limits(request))
 
     def store() -> dict:
-        with db(request).session() as s:
+        with request.app.state.db.session() as s:
             return svc.add_contributions(s, project_id, loaded, who.actor)
 
     return await run_in_threadpool(store)
@@ -264,11 +287,8 @@ async def upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) ->
 async def preview_upload(project_id: str, request: Request, who: Caller = CAN_UPLOAD) -> Any:
     """What an upload would give with this mapping, stored nowhere: the file's columns, the role each plays,
     the first contributions, and counts. Send the same multipart body to .../contributions to import it."""
-    with db(request).session() as s:
-        try:
-            svc.get_project(s, project_id)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+    with request.app.state.db.session() as s:
+        repo.project(s, project_id)
     return await _read_upload(request, preview=True)
 
 
@@ -285,16 +305,13 @@ def _contribution_out(row) -> ContributionOut:  # noqa: ANN001 - ContributionRow
     )
 
 
-@router.get("/projects/{project_id}/contributions", response_model=Page, tags=["contributions"])
-def list_contributions(
-    project_id: str, request: Request, offset: Offset = 0, limit: Limit = 50, who: Caller = CAN_READ
-) -> Any:
-    with db(request).session() as s:
-        try:
-            total, rows = svc.list_contributions(s, project_id, offset, limit)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        return Page(total=total, offset=offset, limit=limit, items=[_contribution_out(r) for r in rows])
+@router.get("/projects/{project_id}/contributions", response_model=Page[ContributionOut], tags=["contributions"])
+def list_contributions(project_id: str, s: DB, who: Caller = CAN_READ, page: Cursor = PAGES["contributions"]) -> Any:
+    """The project's contributions in upload order."""
+    repo.project(s, project_id)
+    rows = repo.contributions(s, project_id, page.after, page.limit + 1)
+    out = page.page(rows, key=lambda r: r.pk)
+    return {"items": [_contribution_out(r) for r in out["items"]], "next_cursor": out["next_cursor"]}
 
 
 @router.get(
@@ -302,12 +319,39 @@ def list_contributions(
     response_model=ContributionOut,
     tags=["contributions"],
 )
-def get_contribution(project_id: str, contribution_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        try:
-            return _contribution_out(svc.get_contribution(s, project_id, contribution_id))
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+def get_contribution(project_id: str, contribution_id: str, s: DB, who: Caller = CAN_READ) -> Any:
+    """One contribution as stored."""
+    return _contribution_out(repo.contribution(s, project_id, contribution_id))
+
+
+Reason = Annotated[str, Query(min_length=1, max_length=500, description="Why; recorded in the audit log.")]
+DEFAULT_REASON = "erasure request"
+
+
+@router.delete(
+    "/projects/{project_id}/contributions/{contribution_id:path}", response_model=ErasureOut, tags=["contributions"]
+)
+def erase_contribution(
+    project_id: str, contribution_id: str, s: DB, reason: Reason = DEFAULT_REASON, who: Caller = CAN_ERASE
+) -> Any:
+    """Erase one contribution (a mistaken upload, or its author's request): its text leaves the store and every
+    future run, and is replaced by a redaction marker in the snapshots, results and audit details of past runs,
+    which then say they were redacted. An audit event records the erasure, without the text; the audit chain
+    still verifies."""
+    return svc.erase(s, project_id, [repo.contribution(s, project_id, contribution_id)], who.actor, reason)
+
+
+@router.delete(
+    "/projects/{project_id}/participants/{participant_id:path}", response_model=ErasureOut, tags=["contributions"]
+)
+def erase_participant(
+    project_id: str, participant_id: str, s: DB, reason: Reason = DEFAULT_REASON, who: Caller = CAN_ERASE
+) -> Any:
+    """Erase everything one participant wrote (a right-to-erasure request), as for one contribution."""
+    rows = repo.contributions_of_participant(s, repo.project(s, project_id).id, participant_id)
+    if not rows:
+        raise svc.NotFound(f"no contributions of participant {participant_id}")
+    return svc.erase(s, project_id, rows, who.actor, reason)
 
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -340,125 +384,96 @@ def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
 
 
 @router.post("/projects/{project_id}/runs", status_code=202, response_model=RunOut, tags=["runs"])
-def start_run(project_id: str, body: RunIn, request: Request, response: Response, who: Caller = CAN_RUN) -> Any:
-    with db(request).session() as s:
-        try:
-            overrides = body.config.model_dump(mode="json", exclude_unset=True)
-            earlier = (body.from_run_id, body.from_revision) if body.from_run_id else None
-            codes = [c.model_dump() for c in body.codebook] if body.codebook else None
-            run = svc.start_run(s, project_id, overrides, who.actor, limits(request), earlier, codes)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        except svc.Conflict as exc:
-            raise Problem(409, "Conflict", str(exc)) from None
-        except ValidationError as exc:
-            errors = [{"location": ["config", *e["loc"]], "message": e["msg"]} for e in exc.errors()]
-            raise Problem(
-                422,
-                "Invalid request",
-                "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors[:5]),
-                errors=errors,
-            ) from None
-        response.headers["Location"] = f"/v1/projects/{project_id}/runs/{run.id}"
-        out = _run_out(run)
-    request.app.state.wake()
-    return out
+def start_run(
+    project_id: str,
+    body: RunIn,
+    request: Request,
+    response: Response,
+    tasks: BackgroundTasks,
+    s: DB,
+    who: Caller = CAN_RUN,
+) -> Any:
+    """Queue a synthesis of the project's contributions as they are now (202; poll the Location, or give a
+    callback). With `from_run_id`, an incremental run that keeps an earlier run's reviewed themes."""
+    try:
+        overrides = body.config.model_dump(mode="json", exclude_unset=True)
+        earlier = (body.from_run_id, body.from_revision) if body.from_run_id else None
+        codes = [c.model_dump() for c in body.codebook] if body.codebook else None
+        run = svc.start_run(s, project_id, overrides, who.actor, limits(request), earlier, codes)
+    except ValidationError as exc:
+        errors = [{"location": ["config", *e["loc"]], "message": e["msg"]} for e in exc.errors()]
+        where = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors[:5])
+        raise Problem(422, "Invalid request", where, errors=errors) from None
+    response.headers["Location"] = f"/v1/projects/{project_id}/runs/{run.id}"
+    tasks.add_task(request.app.state.wake)  # after the response, so after the commit: the worker sees the run
+    return _run_out(run)
 
 
-@router.get("/projects/{project_id}/runs", response_model=list[RunOut], tags=["runs"])
-def list_runs(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        try:
-            return [_run_out(r) for r in svc.list_runs(s, project_id)]
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+@router.get("/projects/{project_id}/runs", response_model=Page[RunOut], tags=["runs"])
+def list_runs(project_id: str, s: DB, who: Caller = CAN_READ, page: Cursor = PAGES["runs"]) -> Any:
+    """The project's runs, oldest first, with status and progress."""
+    return page.page([_run_out(r) for r in repo.runs(s, project_id, page.after, page.limit + 1)], key=lambda r: r.id)
 
 
 @router.get("/projects/{project_id}/runs/{run_id}", response_model=RunOut, tags=["runs"])
-def get_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        try:
-            return _run_out(svc.get_run(s, project_id, run_id))
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+def get_run(project_id: str, run_id: str, s: DB, who: Caller = CAN_READ) -> Any:
+    """A run's status and its progress per stage."""
+    return _run_out(repo.run(s, project_id, run_id))
 
 
 @router.post("/projects/{project_id}/runs/{run_id}/cancel", response_model=RunOut, tags=["runs"])
-def cancel_run(project_id: str, run_id: str, request: Request, response: Response, who: Caller = CAN_RUN) -> Any:
+def cancel_run(project_id: str, run_id: str, response: Response, s: DB, who: Caller = CAN_RUN) -> Any:
     """A queued run is cancelled at once (200). A running one is asked to stop (202, `cancel_requested`): the
     worker checks within seconds, between and inside stages, and stores no result."""
-    with db(request).session() as s:
-        run = svc.cancel_run(s, project_id, run_id, who.actor)
-        if run.status == "running":
-            response.status_code = 202
-        return _run_out(run)
+    run = svc.cancel_run(s, project_id, run_id, who.actor)
+    if run.status == "running":
+        response.status_code = 202
+    return _run_out(run)
 
 
 @router.delete("/projects/{project_id}/runs/{run_id}", status_code=204, tags=["runs"])
-def delete_run(project_id: str, run_id: str, request: Request, who: Caller = CAN_RUN) -> Response:
+def delete_run(project_id: str, run_id: str, s: DB, who: Caller = CAN_RUN) -> Response:
     """Delete a finished run, its snapshot and every revision of its result, to free space under the quota."""
-    with db(request).session() as s:
-        svc.delete_run(s, project_id, run_id, who.actor)
+    svc.delete_run(s, project_id, run_id, who.actor)
     return Response(status_code=204)
 
 
 # --- results ----------------------------------------------------------------------------------------
-
-
-def load_result(request: Request, project_id: str, run_id: str, revision: int | None) -> tuple[int, Synthesis]:
-    """The Synthesis of a revision. Revisions never change, so parsed ones are kept in a small LRU keyed by
-    (run id, revision): reading a theme page must not re-parse megabytes of JSON."""
-    from sqlalchemy import select
-
-    from synth.store.models import Result
-
-    cache = request.app.state.results
-    with db(request).session() as s:
-        try:
-            svc.get_run(s, project_id, run_id)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        q = select(Result.revision, Result.pk).where(Result.run_id == run_id)
-        q = q.where(Result.revision == revision) if revision is not None else q.order_by(Result.revision.desc())
-        found = s.execute(q.limit(1)).first()
-        if found is None:
-            raise Problem(
-                404, "Not found", f"run {run_id} has no result" + ("" if revision is None else f" revision {revision}")
-            )
-        key = (run_id, found.revision)
-        if key not in cache:
-            text = s.scalar(select(Result.synthesis).where(Result.pk == found.pk))
-            cache[key] = Synthesis.model_validate_json(text)
-            while len(cache) > 16:
-                cache.popitem(last=False)
-        cache.move_to_end(key)
-        return found.revision, cache[key]
-
 
 Revision = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Default: the newest revision.")]
 RESULT = "/projects/{project_id}/runs/{run_id}"
 
 
 @router.get(RESULT + "/result", response_model=Synthesis, tags=["results"])
-def result(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
-    return load_result(request, project_id, run_id, revision)[1]
+def result(project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    """The whole synthesis of a revision (synthesis.json): themes, minority views, summaries with citations,
+    unassigned and excluded contributions, and how it was made."""
+    return svc.load_result(s, project_id, run_id, revision)[1]
 
 
-@router.get(RESULT + "/revisions", response_model=list[RevisionOut], tags=["results"])
-def list_revisions(project_id: str, run_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        try:
-            return [
-                RevisionOut(revision=r.revision, created_at=r.created_at) for r in svc.revisions(s, project_id, run_id)
-            ]
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
+@router.get(RESULT + "/revisions", response_model=Page[RevisionOut], tags=["results"])
+def list_revisions(
+    project_id: str, run_id: str, s: DB, who: Caller = CAN_READ, page: Cursor = PAGES["revisions"]
+) -> Any:
+    """Every revision of the run's result: 0 is the machine's, each review edit adds one."""
+    rows = svc.revisions(s, project_id, run_id, page.after, page.limit + 1)
+    return page.page(
+        [RevisionOut(revision=r.revision, created_at=r.created_at) for r in rows], key=lambda r: r.revision
+    )
 
 
-@router.get(RESULT + "/themes", response_model=list[ThemeBrief], tags=["results"])
-def themes(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
-    s = load_result(request, project_id, run_id, revision)[1]
-    return [
+@router.get(RESULT + "/themes", response_model=Page[ThemeBrief], tags=["results"])
+def themes(
+    project_id: str,
+    run_id: str,
+    s: DB,
+    revision: Revision = None,
+    who: Caller = CAN_READ,
+    page: Cursor = PAGES["themes"],
+) -> Any:
+    """The themes (and sub-themes, with `parent_id`) of every section, with their sizes and keywords."""
+    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    briefs = [
         ThemeBrief(
             id=t.id,
             label=t.label,
@@ -468,67 +483,67 @@ def themes(project_id: str, run_id: str, request: Request, revision: Revision = 
             n_participants=t.n_participants,
             section=i,
         )
-        for i, sec in enumerate(s.sections)
+        for i, sec in enumerate(synthesis.sections)
         for t in sec.themes
     ]
+    return page.window(briefs)
 
 
-@router.get(RESULT + "/themes/{theme_id}", tags=["results"])
+@router.get(RESULT + "/themes/{theme_id}", response_model=ThemePage, tags=["results"])
 def theme(
     project_id: str,
     run_id: str,
     theme_id: str,
-    request: Request,
+    s: DB,
     revision: Revision = None,
-    offset: Offset = 0,
-    limit: Limit = 50,
     who: Caller = CAN_READ,
-) -> dict[str, Any]:
+    page: Cursor = PAGES["members"],
+) -> Any:
     """The theme, its summary, and a page of its members with their full text."""
-    _, s = load_result(request, project_id, run_id, revision)
-    for sec in s.sections:
+    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    texts = {c.id: c.text for c in synthesis.contributions}
+    for sec in synthesis.sections:
         for t in sec.themes:
             if t.id == theme_id:
-                texts = _contribution_index(s)
-                page = t.contribution_ids[offset : offset + limit]
                 summary = next((x for x in sec.summaries if x.scope == t.id), None)
-                return {
-                    "theme": Theme.model_dump(t, mode="json"),
-                    "summary": summary.model_dump(mode="json") if summary else None,
-                    "members": {
-                        "total": len(t.contribution_ids),
-                        "offset": offset,
-                        "limit": limit,
-                        "items": [{"id": c, "text": texts[c]} for c in page],
-                    },
-                }
-    raise Problem(404, "Not found", f"no theme {theme_id}")
+                members = page.window([MemberOut(id=c, text=texts[c]) for c in t.contribution_ids])
+                return ThemePage(theme=t, summary=summary, members=members)
+    raise svc.NotFound(f"no theme {theme_id}")
 
 
-def _contribution_index(s: Synthesis) -> dict[str, str]:
-    return {c.id: c.text for c in s.contributions}
-
-
-@router.get(RESULT + "/minority-views", response_model=list[MinorityView], tags=["results"])
+@router.get(RESULT + "/minority-views", response_model=Page[MinorityView], tags=["results"])
 def minority_views(
-    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+    project_id: str,
+    run_id: str,
+    s: DB,
+    revision: Revision = None,
+    who: Caller = CAN_READ,
+    page: Cursor = PAGES["minority-views"],
 ) -> Any:
-    return [v for sec in load_result(request, project_id, run_id, revision)[1].sections for v in sec.minority_views]
+    """Views held by few that must not be lost, each with its statement, reason and evidence."""
+    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    return page.window([v for sec in synthesis.sections for v in sec.minority_views])
 
 
-@router.get(RESULT + "/breakdowns", response_model=list[Breakdown], tags=["results"])
+@router.get(RESULT + "/breakdowns", response_model=Page[Breakdown], tags=["results"])
 def breakdowns(
-    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+    project_id: str,
+    run_id: str,
+    s: DB,
+    revision: Revision = None,
+    who: Caller = CAN_READ,
+    page: Cursor = PAGES["breakdowns"],
 ) -> Any:
     """Per theme, its participants by group and by attribute value (cells under the privacy floor withheld)."""
-    return [b for sec in load_result(request, project_id, run_id, revision)[1].sections for b in sec.breakdowns]
+    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    return page.window([b for sec in synthesis.sections for b in sec.breakdowns])
 
 
 @router.get(RESULT + "/diff", response_model=RunDiff, tags=["results"])
 def run_diff(
     project_id: str,
     run_id: str,
-    request: Request,
+    s: DB,
     against: Annotated[str, Query(max_length=64, description="The earlier run's id (may be this run).")],
     against_revision: Revision = None,
     revision: Revision = None,
@@ -537,109 +552,120 @@ def run_diff(
     """What changed from `against` (at `against_revision`) to this run (at `revision`): themes matched by their
     members (Hungarian on Jaccard), added, removed, grown, shrunk, renamed, split and merged themes, and moved
     contributions. Compare two revisions of one run by giving its own id as `against`."""
-    before = load_result(request, project_id, against, against_revision)[1]
-    return diff(before, load_result(request, project_id, run_id, revision)[1])
+    before = svc.load_result(s, project_id, against, against_revision)[1]
+    return diff(before, svc.load_result(s, project_id, run_id, revision)[1])
 
 
-@router.get(RESULT + "/export/{to}", tags=["results"], response_class=Response)
+@router.get(
+    RESULT + "/export/{to}",
+    tags=["results"],
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def export_peer(
-    project_id: str, run_id: str, to: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
+    project_id: str, run_id: str, to: str, s: DB, revision: Revision = None, who: Caller = CAN_READ
 ) -> Response:
     """The synthesis in a peer's format, as a zip: `tttc` (Talk to the City report JSON v0.2), `sensemaker`
     (categorized.csv, report_data.json), `themefinder` (Consult's mapping.jsonl, themes.json) or `kouchou`
     (hierarchical_result.json)."""
-    import io
-    import zipfile
-
-    from synth.formats.peers import EXPORTS, export_files
-
     if to not in EXPORTS:
-        raise Problem(404, "Not found", f"no export format {to[:40]!r}: one of {', '.join(EXPORTS)}")
-    revision_no, s = load_result(request, project_id, run_id, revision)
-    with db(request).session() as session:
-        title = svc.report_title(session, project_id, run_id, revision_no)
+        raise svc.NotFound(f"no export format {to[:40]!r}: one of {', '.join(EXPORTS)}")
+    revision_no, synthesis = svc.load_result(s, project_id, run_id, revision)
+    title = svc.report_title(s, project_id, run_id, revision_no)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in export_files(s, to, title).items():
+        for name, text in export_files(synthesis, to, title).items():
             z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), text)
     headers = {"Content-Disposition": f'attachment; filename="synth-{to}.zip"'}
     return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
 
 
-@router.get(RESULT + "/summaries", response_model=list[Summary], tags=["results"])
-def summaries(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
-    return [x for sec in load_result(request, project_id, run_id, revision)[1].sections for x in sec.summaries]
+@router.get(RESULT + "/summaries", response_model=Page[Summary], tags=["results"])
+def summaries(
+    project_id: str,
+    run_id: str,
+    s: DB,
+    revision: Revision = None,
+    who: Caller = CAN_READ,
+    page: Cursor = PAGES["summaries"],
+) -> Any:
+    """Each section's overview and each theme's summary; every sentence has a stable id and cites its sources."""
+    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    return page.window([x for sec in synthesis.sections for x in sec.summaries])
 
 
-@router.get(RESULT + "/unassigned", tags=["results"])
+@router.get(RESULT + "/unassigned", response_model=Page[UnassignedOut], tags=["results"])
 def unassigned(
-    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
-) -> list[dict[str, Any]]:
-    s = load_result(request, project_id, run_id, revision)[1]
-    segs = {x.id: x for x in s.segments}
-    return [
-        {"segment_id": i, "contribution_id": segs[i].contribution_id, "text": segs[i].text, "section": n}
-        for n, sec in enumerate(s.sections)
+    project_id: str,
+    run_id: str,
+    s: DB,
+    revision: Revision = None,
+    who: Caller = CAN_READ,
+    page: Cursor = PAGES["unassigned"],
+) -> Any:
+    """The passages that fit no theme, per section: read them, assign them, or mark them as minority views."""
+    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    segs = {x.id: x for x in synthesis.segments}
+    items = [
+        UnassignedOut(segment_id=i, contribution_id=segs[i].contribution_id, text=segs[i].text, section=n)
+        for n, sec in enumerate(synthesis.sections)
         for i in sec.unassigned_segment_ids
     ]
+    return page.window(items)
 
 
 @router.get(RESULT + "/report.html", response_class=HTMLResponse, tags=["results"])
-def report_html(
-    project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ
-) -> Any:
-    rev, s = load_result(request, project_id, run_id, revision)
-    with db(request).session() as session:
-        title = svc.report_title(session, project_id, run_id, rev)
-    return HTMLResponse(render_html(s, None, title), headers=report_headers())
+def report_html(project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    """The self-contained HTML report of a revision (served sandboxed, with its own CSP)."""
+    rev, synthesis = svc.load_result(s, project_id, run_id, revision)
+    title = svc.report_title(s, project_id, run_id, rev)
+    return HTMLResponse(render_html(synthesis, None, title), headers=report_headers())
 
 
 @router.get(RESULT + "/report.md", response_class=PlainTextResponse, tags=["results"])
-def report_md(project_id: str, run_id: str, request: Request, revision: Revision = None, who: Caller = CAN_READ) -> Any:
-    rev, s = load_result(request, project_id, run_id, revision)
-    with db(request).session() as session:
-        title = svc.report_title(session, project_id, run_id, rev)
-    return PlainTextResponse(render_markdown(s, None, title), media_type="text/markdown")
+def report_md(project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+    """The report of a revision in Markdown (every value escaped)."""
+    rev, synthesis = svc.load_result(s, project_id, run_id, revision)
+    title = svc.report_title(s, project_id, run_id, rev)
+    return PlainTextResponse(render_markdown(synthesis, None, title), media_type="text/markdown")
 
 
 # --- review and audit -------------------------------------------------------------------------------
 
 
 @router.post(RESULT + "/edits", status_code=201, response_model=EditOut, tags=["review"])
-def edit(project_id: str, run_id: str, body: Edit, request: Request, who: Caller = CAN_EDIT) -> Any:
+def edit(project_id: str, run_id: str, body: Edit, s: DB, who: Caller = CAN_EDIT) -> Any:
     """Apply one review edit; it makes a new revision, verified, and an audit event. The machine's original
-    (revision 0) stays readable."""
-    with db(request).session() as s:
-        try:
-            revision, _ = svc.review(s, project_id, run_id, body, who.actor)
-        except svc.NotFound as exc:
-            raise _not_found(exc) from None
-        except EditError as exc:
-            raise Problem(422, "Edit refused", str(exc)) from None
-        return EditOut(revision=revision)
+    (revision 0) stays readable, and `revert_to_revision` undoes."""
+    before = svc.load_result(s, project_id, run_id)[1]
+    revision, _ = svc.review(s, project_id, run_id, body, who.actor)
+    return EditOut(revision=revision, message=describe(before, body))
 
 
-@router.get("/projects/{project_id}/audit", response_model=list[AuditOut], tags=["audit"])
-def audit_log(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        return [
-            AuditOut(
-                seq=e.seq,
-                at=e.at,
-                actor=e.actor,
-                action=e.action,
-                target=e.target,
-                before=e.before,
-                after=e.after,
-                prev_hash=e.prev_hash,
-                hash=e.hash,
-            )
-            for e in svc.audit_events(s, project_id)
-        ]
+def _audit_out(e) -> AuditOut:  # noqa: ANN001 - AuditEvent
+    return AuditOut(
+        seq=e.seq,
+        at=e.at,
+        actor=e.actor,
+        action=e.action,
+        target=e.target,
+        before=e.before,
+        after=e.after,
+        prev_hash=e.prev_hash,
+        hash=e.hash,
+    )
+
+
+@router.get("/projects/{project_id}/audit", response_model=Page[AuditOut], tags=["audit"])
+def audit_log(project_id: str, s: DB, who: Caller = CAN_READ, page: Cursor = PAGES["audit"]) -> Any:
+    """Who did what, when, with what before and after, oldest first; each event hash-chained to the last."""
+    repo.project(s, project_id)
+    rows = repo.events(s, project_id, page.after, page.limit + 1)
+    return page.page([_audit_out(e) for e in rows], key=lambda e: e.seq)
 
 
 @router.get("/projects/{project_id}/audit/verify", response_model=ChainOut, tags=["audit"])
-def audit_verify(project_id: str, request: Request, who: Caller = CAN_READ) -> Any:
-    with db(request).session() as s:
-        intact, broken = svc.verify_chain(s, project_id)
-        return ChainOut(intact=intact, events=len(svc.audit_events(s, project_id)), first_broken_seq=broken)
+def audit_verify(project_id: str, s: DB, who: Caller = CAN_READ) -> Any:
+    """Whether the audit chain is intact (no event changed, removed or reordered), and where it first breaks."""
+    intact, broken = svc.verify_chain(s, project_id)
+    return ChainOut(intact=intact, events=repo.count_events(s, project_id), first_broken_seq=broken)

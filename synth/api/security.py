@@ -33,10 +33,11 @@ PAGE_CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# FastAPI's Swagger UI and ReDoc load from a CDN and start with an inline script.
+# Swagger UI and ReDoc (synth.api.docs): scripts from this origin only; both set inline styles, and ReDoc
+# starts a web worker from a blob.
 DOCS_CSP = (
-    "default-src 'none'; script-src https://cdn.jsdelivr.net 'unsafe-inline'; style-src https://cdn.jsdelivr.net "
-    "'unsafe-inline'; img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; base-uri 'none'"
 )
 HEADERS = {
     b"x-content-type-options": b"nosniff",
@@ -67,7 +68,7 @@ def _problem(status: int, title: str, detail: str, path: str) -> tuple[Message, 
 def _csp_for(path: str) -> str:
     if path.startswith("/web"):
         return PAGE_CSP
-    if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+    if path in ("/docs", "/redoc") or path.startswith("/docs/assets/"):
         return DOCS_CSP
     return DEFAULT_CSP
 

@@ -58,6 +58,7 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=now)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    redacted_at: Mapped[datetime | None] = mapped_column(default=None)  # an erasure rewrote snapshot and results
 
 
 class Result(Base):
@@ -147,3 +148,7 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str | None] = mapped_column(String(64), default=None)  # HMAC of hash with the server's audit key
+    # sha256 of (before, after); the hash covers this digest, so details can be redacted (erasure) and the chain
+    # still verifies. None: an event from before migration 0004, hashed over its details directly.
+    details_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    redacted: Mapped[bool] = mapped_column(default=False)  # details redacted by an erasure (listed in its event)

@@ -1,7 +1,7 @@
 """The facilitators' review pages: server-rendered, no script, over the same service layer as the API.
 
 Sign-in with a project key puts the key's scope in a signed session cookie; every form carries the
-session's CSRF token. Edits go through synth.projects.review, so the pages and the API record the same
+session's CSRF token. Edits go through synth.service.review, so the pages and the API record the same
 revisions and audit events.
 """
 
@@ -22,14 +22,15 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from synth import projects as svc
-from synth.api.auth import CAN, Caller
+from synth import service as svc
 from synth.config import SynthConfig
+from synth.edits import Edit, EditError
 from synth.formats import ColumnMap, InputError, load_uploaded, preview_uploaded, upload_name
 from synth.formats.common import column_map
 from synth.llm import Endpoint
 from synth.report import html_environment, render_html, render_markdown, report_headers
-from synth.review import Edit, EditError
+from synth.service import CAN, Caller
+from synth.service import repository as repo
 from synth.web.map import theme_colours, theme_map
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -166,23 +167,21 @@ def projects(request: Request) -> Response:
     if who is None:
         raise Redirect("/web/")
     with request.app.state.db.session() as s:
-        return page(request, "projects.html.j2", projects=svc.list_projects(s, who.project_id))
+        return page(request, "projects.html.j2", projects=repo.projects(s, who.project_id))
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def project(request: Request, project_id: str, error: str = "") -> Response:
     who = _require(request, project_id)
     if error == "too-large":  # the security middleware refused an upload over the limit before reading it
-        request.session["error"] = (
-            f"The file is too large: the limit is {request.app.state.limits['body_bytes']} bytes."
-        )
+        request.session["error"] = f"The file is too large: the limit is {request.app.state.limits.body_bytes} bytes."
     with request.app.state.db.session() as s:
         try:
-            p = svc.get_project(s, project_id)
+            p = repo.project(s, project_id)
         except svc.NotFound:
             raise Redirect("/web/forbidden") from None
-        runs = list(reversed(svc.list_runs(s, project_id)))
-        total, _ = svc.list_contributions(s, project_id, 0, 1)
+        runs = list(reversed(repo.runs(s, project_id)))
+        total = repo.count_contributions(s, project_id)
     busy = any(r.status in ("queued", "running") for r in runs)
     endpoint = Endpoint.of(SynthConfig())  # the server's own LLM settings (environment), if any
     return page(
@@ -236,7 +235,7 @@ async def _import(
 ) -> Response:
     """Read with the mapping, check the limits, store; back to the project page with what was read."""
     back = RedirectResponse(f"/web/projects/{project_id}", 303)
-    limits = svc.Limits.of(request.app.state.limits)
+    limits = request.app.state.limits
 
     def read_and_store() -> dict:
         loaded = load_uploaded(filename, data, fmt, votes_data, columns)
@@ -331,7 +330,7 @@ async def mapping_submit(request: Request, project_id: str, token: str) -> Respo
 async def start_run(request: Request, project_id: str) -> Response:
     who = _require(request, project_id, "run")
     form = await _form(request)
-    limits = svc.Limits.of(request.app.state.limits)
+    limits = request.app.state.limits
     earlier = str(form.get("from_run") or "")[:64]
     overrides = {"draft": True} if form.get("draft") else {}
 
@@ -348,12 +347,15 @@ async def start_run(request: Request, project_id: str) -> Response:
     return RedirectResponse(f"/web/projects/{project_id}", 303)
 
 
-def _result(request: Request, project_id: str, run_id: str) -> tuple[int, Any]:
-    from synth.api.routes import load_result
+def _load(request: Request, project_id: str, run_id: str, revision: int | None = None) -> tuple[int, Any]:
+    with request.app.state.db.session() as s:
+        return svc.load_result(s, project_id, run_id, revision)
 
+
+def _result(request: Request, project_id: str, run_id: str) -> tuple[int, Any]:
     try:
-        return load_result(request, project_id, run_id, None)
-    except Exception:  # a missing run or result: back to the project page
+        return _load(request, project_id, run_id)
+    except svc.NotFound:  # a missing run or result: back to the project page
         raise Redirect(f"/web/projects/{project_id}") from None
 
 
@@ -399,19 +401,18 @@ def coding_page(request: Request, project_id: str, run_id: str) -> Response:
 @router.get("/projects/{project_id}/runs/{run_id}/changes", response_class=HTMLResponse)
 def changes(request: Request, project_id: str, run_id: str, against: str = "") -> Response:
     """What changed since another run (or this run's first revision): the diff, for a facilitator to read."""
-    from synth.api.routes import load_result
     from synth.diff import diff
 
     _require(request, project_id)
     revision, after = _result(request, project_id, run_id)
     against = against[:64] or run_id
     try:
-        before_revision, before = load_result(request, project_id, against, 0 if against == run_id else None)
-    except Exception:  # an unknown run: back to the overview with a message
+        before_revision, before = _load(request, project_id, against, 0 if against == run_id else None)
+    except svc.NotFound:  # an unknown run: back to the overview with a message
         request.session["error"] = "No such run to compare with."
         raise Redirect(_base(project_id, run_id)) from None
     with request.app.state.db.session() as s:
-        others = [r for r in svc.list_runs(s, project_id) if r.status == "succeeded"]
+        others = [r for r in repo.runs(s, project_id) if r.status == "succeeded"]
     return page(
         request,
         "changes.html.j2",

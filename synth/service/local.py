@@ -1,4 +1,4 @@
-"""What every door (CLI today; API and web pages later) calls: read, synthesise, write."""
+"""Synthesis of a file on disk, for the CLI (`synth run`) and scripts: read, synthesise, write the outputs."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
-"""Review edits: a facilitator corrects the machine. Each edit is a pure function Synthesis -> Synthesis;
-the result is verified like any other, so an edit can never break a count or a quote.
+"""Review edits: a facilitator corrects the machine. Each edit is a pure function of (synthesis, edit,
+vectors) to a new Synthesis; the result is verified like any other, so an edit can never break a count or a
+quote. The vectors are loaded once by the caller (the service keeps them per run) and passed in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -18,11 +21,37 @@ from synth.pipeline.prepare import normalise
 from synth.pipeline.summarize import overview, theme_summary
 from synth.pipeline.verify import verify
 from synth.provenance import coverage_of
-from synth.schema import Citation, CodeAssignment, MinorityView, Section, Segment, Synthesis, Theme
+from synth.schema import Citation, CodeAssignment, MinorityView, Section, Summary, Synthesis, Theme
 
 
 class EditError(ValueError):
     """The edit names something that is not there or cannot be done; nothing was changed."""
+
+
+class Vectors:
+    """Unit vectors of a synthesis's passages and of new wording, from one encoder. A run's passages never
+    change between revisions, so one Vectors serves every edit of a run; each text is encoded at most once."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray]):
+        self._encode = encode
+        self._known: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def packaged(cls, cache_dir: Path | None) -> Vectors:
+        """The packaged encoder, with the on-disk embedding cache (the texts a run embedded are hits)."""
+        return cls(lambda texts: embed_texts(texts, cache_dir))
+
+    def of(self, texts: list[str]) -> np.ndarray:
+        keys = [normalise(x) for x in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._known))
+        if missing:
+            self._known.update(zip(missing, self._encode(missing), strict=True))
+        return np.array([self._known[k] for k in keys]).reshape(len(keys), -1)
+
+    def support(self, text: str, quotes: list[str]) -> float:
+        """Cosine between a sentence and the mean of what it cites (first 20 citations)."""
+        vecs = self.of([text] + quotes[:20])
+        return round(float(vecs[0] @ unit(vecs[1:].mean(axis=0))), 4)
 
 
 class RenameTheme(BaseModel):
@@ -63,7 +92,8 @@ class UnmarkMinority(BaseModel):
 class ReviewSentence(BaseModel):
     action: Literal["review_sentence"]
     scope: str = Field(description="'overview' or a theme id.")
-    index: int = Field(ge=0, description="0-based position of the sentence in that summary.")
+    sentence_id: str | None = Field(None, max_length=40, description="The sentence's `id` (stable across edits).")
+    index: int | None = Field(None, ge=0, description="Or: its 0-based position in that summary.")
     status: Literal["accepted", "rejected", "draft"] | None = None
     text: str | None = Field(None, min_length=1, max_length=2000, description="New wording; citations are kept.")
     section: int = Field(0, ge=0)
@@ -104,11 +134,9 @@ def _section_of_theme(s: Synthesis, theme_id: str) -> tuple[Section, Theme]:
     raise EditError(f"no theme {theme_id!r}")
 
 
-def _vectors(segments: list[Segment]) -> np.ndarray:
-    return embed_texts([normalise(x.text) for x in segments], default_cache_dir())
-
-
-def _refresh(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], config: SynthConfig) -> Theme:
+def _refresh(
+    s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], config: SynthConfig, vectors: Vectors
+) -> Theme:
     """Recount a theme whose members changed: counts, cohesion, breadth, representatives still members."""
     segs = {x.id: x for x in s.segments}
     members = [segs[i] for i in segment_ids]
@@ -119,7 +147,7 @@ def _refresh(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], c
     for _pid, g in {(contributions[i].participant_id or i, contributions[i].group) for i in cids}:
         if g is not None:
             groups[g] = groups.get(g, 0) + 1
-    vecs = _vectors(members) if members else np.zeros((0, 384))
+    vecs = vectors.of([x.text for x in members]) if members else np.zeros((0, 384))
     centre = unit(vecs.mean(axis=0)) if len(members) else None
     reps = [r for r in theme.representatives if any(x.contribution_id == r.contribution_id for x in members)]
     if not reps and members:
@@ -216,8 +244,10 @@ def _resummarise(s: Synthesis, sec: Section, theme: Theme) -> None:
         sec.summaries.append(fresh)
 
 
-def _set_members(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], config: SynthConfig) -> Theme:
-    new = _refresh(s, sec, theme, segment_ids, config)
+def _set_members(
+    s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str], config: SynthConfig, vectors: Vectors
+) -> Theme:
+    new = _refresh(s, sec, theme, segment_ids, config, vectors)
     sec.themes[sec.themes.index(theme)] = new
     for sub in [t for t in sec.themes if t.parent_id == theme.id]:
         keep = [i for i in sub.segment_ids if i in set(segment_ids)]
@@ -225,7 +255,7 @@ def _set_members(s: Synthesis, sec: Section, theme: Theme, segment_ids: list[str
         if len(keep) < 2:
             sec.themes.pop(idx)
         else:
-            sec.themes[idx] = _refresh(s, sec, sub, keep, config)
+            sec.themes[idx] = _refresh(s, sec, sub, keep, config, vectors)
     _resummarise(s, sec, new)
     return new
 
@@ -239,12 +269,12 @@ def _segments_of(s: Synthesis, contribution_ids: list[str]) -> list[str]:
     return [x.id for x in s.segments if x.contribution_id in wanted]
 
 
-def _take_out(s: Synthesis, sec: Section, segment_ids: set[str], config: SynthConfig) -> None:
+def _take_out(s: Synthesis, sec: Section, segment_ids: set[str], config: SynthConfig, vectors: Vectors) -> None:
     """Remove segments from whichever top-level theme or unassigned list holds them."""
     for t in [t for t in sec.themes if t.parent_id is None]:
         if segment_ids & set(t.segment_ids):
             current = next(x for x in sec.themes if x.id == t.id)
-            _set_members(s, sec, current, [i for i in current.segment_ids if i not in segment_ids], config)
+            _set_members(s, sec, current, [i for i in current.segment_ids if i not in segment_ids], config, vectors)
     sec.unassigned_segment_ids = [i for i in sec.unassigned_segment_ids if i not in segment_ids]
 
 
@@ -254,9 +284,22 @@ def _drop_empty(sec: Section) -> None:
     sec.summaries = [x for x in sec.summaries if x.scope not in empty]
 
 
-def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = None) -> Synthesis:
-    """A new, verified Synthesis with the edit applied; the input is not modified."""
+Judge = Callable[[str, list[str]], str | None]
+
+
+def apply_edit(
+    synthesis: Synthesis,
+    edit: Edit,
+    config: SynthConfig | None = None,
+    vectors: Vectors | None = None,
+    judge: Judge | None = None,
+) -> Synthesis:
+    """A new, verified Synthesis with the edit applied; the input is not modified. `vectors` embeds passages
+    and new wording (default: the packaged encoder, a fresh Vectors each call); `judge` checks a reviewer's
+    wording of a drafted run (default: the run's language model, if it has one)."""
     config = config or SynthConfig()
+    vectors = vectors or Vectors.packaged(default_cache_dir())
+    judge = judge or (lambda text, quotes: _judge_rewording(text, quotes, config))
     s = synthesis.model_copy(deep=True)
     if isinstance(edit, RenameTheme):
         sec, t = _section_of_theme(s, edit.theme_id)
@@ -276,7 +319,7 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         ]
         sec.themes = [t for t in sec.themes if t.id not in gone and t.parent_id not in gone]
         sec.summaries = [x for x in sec.summaries if x.scope not in gone]
-        _set_members(s, sec, first, members, config)
+        _set_members(s, sec, first, members, config, vectors)
     elif isinstance(edit, SplitTheme):
         sec, t = _section_of_theme(s, edit.theme_id)
         if t.parent_id is not None:
@@ -300,9 +343,9 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
             n_participants=0,
             cohesion=0.0,
         )
-        _set_members(s, sec, t, [i for i in t.segment_ids if i not in set(moving)], config)
+        _set_members(s, sec, t, [i for i in t.segment_ids if i not in set(moving)], config, vectors)
         sec.themes.append(new)
-        _set_members(s, sec, new, moving, config)
+        _set_members(s, sec, new, moving, config, vectors)
     elif isinstance(edit, MoveContributions):
         moving = _segments_of(s, edit.contribution_ids)
         excluded = {e.contribution_id for e in s.excluded} & set(edit.contribution_ids)
@@ -321,12 +364,12 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         in_section = {i for t in sec.themes for i in t.segment_ids} | set(sec.unassigned_segment_ids)
         if not set(moving) <= in_section:
             raise EditError("contributions can move only within their own question's section")
-        _take_out(s, sec, set(moving), config)
+        _take_out(s, sec, set(moving), config, vectors)
         if edit.to_theme_id is None:
             sec.unassigned_segment_ids += moving
         else:
             target = next(x for x in sec.themes if x.id == edit.to_theme_id)
-            _set_members(s, sec, target, target.segment_ids + moving, config)
+            _set_members(s, sec, target, target.segment_ids + moving, config, vectors)
         _drop_empty(sec)
     elif isinstance(edit, MarkMinority):
         segs = _segments_of(s, edit.contribution_ids)
@@ -362,20 +405,19 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         if edit.section >= len(s.sections):
             raise EditError(f"no section {edit.section}")
         summary = next((x for x in s.sections[edit.section].summaries if x.scope == edit.scope), None)
-        if summary is None or edit.index >= len(summary.sentences):
-            raise EditError(f"no sentence {edit.index} in summary {edit.scope!r}")
-        sentence = summary.sentences[edit.index]
+        index = sentence_index(summary, edit)
+        sentence = summary.sentences[index]
         update: dict = {}
         if edit.status is not None:
             update["status"] = edit.status
         if edit.text is not None and edit.text != sentence.text:
-            support = support_score(edit.text, [c.quote for c in sentence.citations])
+            support = vectors.support(edit.text, [c.quote for c in sentence.citations])
             if support < config.min_support:
                 raise EditError(
                     f"the new wording is not supported by what the sentence cites (similarity {support:.2f} < "
                     f"{config.min_support}); keep closer to the cited contributions"
                 )
-            judged = _judge_rewording(edit.text, [c.quote for c in sentence.citations], config)
+            judged = judge(edit.text, [c.quote for c in sentence.citations])
             update.update(
                 text=edit.text,
                 kind="drafted",
@@ -384,7 +426,7 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
                 judged=judged,
                 drafted_by=None,
             )
-        summary.sentences[edit.index] = sentence.model_copy(update=update)
+        summary.sentences[index] = sentence.model_copy(update=update)
     elif isinstance(edit, CodeContributions):
         _code(s, edit)
     elif isinstance(edit, RevertToRevision):
@@ -393,7 +435,19 @@ def apply_edit(synthesis: Synthesis, edit: Edit, config: SynthConfig | None = No
         for sec in s.sections:
             _rewrite_section(s, sec, config)
     s.coverage = coverage_of(s)
-    return verify(s, config.min_support, support_score)
+    return verify(s, config.min_support, vectors.support)
+
+
+def sentence_index(summary: Summary | None, edit: ReviewSentence) -> int:
+    """The position of the sentence an edit names, by its id (or its position)."""
+    if summary is not None and edit.sentence_id is not None:
+        for i, x in enumerate(summary.sentences):
+            if x.id == edit.sentence_id:
+                return i
+    elif summary is not None and edit.index is not None and edit.index < len(summary.sentences):
+        return edit.index
+    which = edit.sentence_id if edit.sentence_id is not None else edit.index
+    raise EditError(f"no sentence {which!r} in summary {edit.scope!r}")
 
 
 def _code(s: Synthesis, edit: CodeContributions) -> None:
@@ -447,7 +501,29 @@ def _judge_rewording(text: str, quotes: list[str], config: SynthConfig) -> str |
     return "supported"
 
 
-def support_score(text: str, quotes: list[str]) -> float:
-    """Cosine between a sentence and the mean of what it cites (first 20 citations)."""
-    vecs = embed_texts([normalise(text)] + [normalise(q) for q in quotes[:20]], default_cache_dir())
-    return round(float(vecs[0] @ unit(vecs[1:].mean(axis=0))), 4)
+def describe(before: Synthesis, edit: Edit) -> str:
+    """What an edit did, in one sentence for the person who made it (names, not ids, where there are names)."""
+    names = {t.id: t.label for sec in before.sections for t in sec.themes}
+
+    def name(theme_id: str | None) -> str:
+        return f"'{names[theme_id]}'" if theme_id in names else "the unassigned list"
+
+    n = len(getattr(edit, "contribution_ids", []) or [])
+    many = f"{n} contribution{'s' if n != 1 else ''}"
+    if isinstance(edit, RenameTheme):
+        return f"Renamed {name(edit.theme_id)} to '{edit.label}'."
+    if isinstance(edit, MergeThemes):
+        return f"Merged {', '.join(name(i) for i in edit.theme_ids[1:])} into {name(edit.theme_ids[0])}."
+    if isinstance(edit, SplitTheme):
+        return f"Split {many} off {name(edit.theme_id)} as '{edit.label}'."
+    if isinstance(edit, MoveContributions):
+        return f"Moved {many} to {name(edit.to_theme_id)}."
+    if isinstance(edit, MarkMinority):
+        return f"Marked {many} as a minority view."
+    if isinstance(edit, UnmarkMinority):
+        return f"Removed minority view {edit.view_id}."
+    if isinstance(edit, ReviewSentence):
+        return "Reworded a summary sentence." if edit.text is not None else f"Marked a summary sentence {edit.status}."
+    if isinstance(edit, CodeContributions):
+        return f"Coded {many} as {edit.code_id or 'fitting no code'}."
+    return f"Returned to revision {edit.revision}." if edit.revision is not None else "Undid the last edit."

@@ -1,0 +1,220 @@
+"""Every database query the service layer makes, in one place: lookups that raise NotFound for what is
+absent (or belongs to another project), and keyset pages for every list. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from synth.service.errors import NotFound
+from synth.store.models import (
+    ApiKey,
+    AuditEvent,
+    ContributionRow,
+    IdempotentResponse,
+    Project,
+    ProjectDeletion,
+    Result,
+    Run,
+    WebSession,
+)
+
+# --- projects and keys ------------------------------------------------------------------------------
+
+
+def project(s: Session, project_id: str) -> Project:
+    p = s.get(Project, project_id)
+    if p is None:
+        raise NotFound(f"no project {project_id}")
+    return p
+
+
+def projects(s: Session, only: str | None, after: str | None = None, limit: int | None = None) -> list[Project]:
+    """Projects in the order they were created (ids break ties); `after` is the last id of the page before."""
+    q = select(Project).order_by(Project.created_at, Project.id)
+    if only is not None:
+        q = q.where(Project.id == only)
+    if after is not None:
+        last = s.get(Project, after)
+        if last is not None:
+            q = q.where(
+                (Project.created_at > last.created_at)
+                | ((Project.created_at == last.created_at) & (Project.id > after))
+            )
+    return list(s.scalars(q.limit(limit)))
+
+
+def key_by_hash(s: Session, digest: str) -> ApiKey | None:
+    return s.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+
+
+def key(s: Session, project_id: str, key_id: str) -> ApiKey:
+    found = s.get(ApiKey, key_id)
+    if found is None or found.project_id != project_id:
+        raise NotFound(f"no key {key_id}")
+    return found
+
+
+def keys(s: Session, project_id: str, after: str | None = None, limit: int | None = None) -> list[ApiKey]:
+    project(s, project_id)
+    q = select(ApiKey).where(ApiKey.project_id == project_id).order_by(ApiKey.created_at, ApiKey.id)
+    if after is not None:
+        last = s.get(ApiKey, after)
+        if last is not None:
+            q = q.where(
+                (ApiKey.created_at > last.created_at) | ((ApiKey.created_at == last.created_at) & (ApiKey.id > after))
+            )
+    return list(s.scalars(q.limit(limit)))
+
+
+def all_keys(s: Session, project_id: str | None = None) -> list[ApiKey]:
+    """Every key (or one project's), for the command line."""
+    q = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if project_id is not None:
+        q = q.where(ApiKey.project_id == project_id)
+    return list(s.scalars(q))
+
+
+def web_session(s: Session, id_hash: str) -> WebSession | None:
+    return s.get(WebSession, id_hash)
+
+
+def deletions(s: Session, after: int | None = None, limit: int | None = None) -> list[ProjectDeletion]:
+    q = select(ProjectDeletion).order_by(ProjectDeletion.pk)
+    if after is not None:
+        q = q.where(ProjectDeletion.pk > after)
+    return list(s.scalars(q.limit(limit)))
+
+
+def deletion_record(s: Session, project_id: str) -> ProjectDeletion | None:
+    return s.scalar(select(ProjectDeletion).where(ProjectDeletion.project_id == project_id))
+
+
+# --- contributions ----------------------------------------------------------------------------------
+
+
+def count_contributions(s: Session, project_id: str) -> int:
+    return s.scalar(select(func.count()).where(ContributionRow.project_id == project_id)) or 0
+
+
+def contributions(
+    s: Session, project_id: str, after: int | None = None, limit: int | None = None
+) -> list[ContributionRow]:
+    """In upload order (the row key); `after` is the last row key of the page before."""
+    q = select(ContributionRow).where(ContributionRow.project_id == project_id).order_by(ContributionRow.pk)
+    if after is not None:
+        q = q.where(ContributionRow.pk > after)
+    return list(s.scalars(q.limit(limit)))
+
+
+def contributions_by_id(s: Session, project_id: str, external_ids: list[str]) -> dict[str, ContributionRow]:
+    q = select(ContributionRow).where(
+        ContributionRow.project_id == project_id, ContributionRow.external_id.in_(external_ids)
+    )
+    return {r.external_id: r for r in s.scalars(q)}
+
+
+def contribution(s: Session, project_id: str, external_id: str) -> ContributionRow:
+    row = contributions_by_id(s, project_id, [external_id]).get(external_id)
+    if row is None:
+        raise NotFound(f"no contribution {external_id}")
+    return row
+
+
+def contributions_of_participant(s: Session, project_id: str, participant_id: str) -> list[ContributionRow]:
+    rows = contributions(s, project_id)
+    return [r for r in rows if r.data.get("participant_id") == participant_id]
+
+
+# --- runs and results -------------------------------------------------------------------------------
+
+
+def run(s: Session, project_id: str, run_id: str) -> Run:
+    found = s.get(Run, run_id)
+    if found is None or found.project_id != project_id:
+        raise NotFound(f"no run {run_id}")
+    return found
+
+
+def runs(s: Session, project_id: str, after: str | None = None, limit: int | None = None) -> list[Run]:
+    project(s, project_id)
+    q = select(Run).where(Run.project_id == project_id).order_by(Run.created_at, Run.id)
+    if after is not None:
+        last = s.get(Run, after)
+        if last is not None:
+            q = q.where((Run.created_at > last.created_at) | ((Run.created_at == last.created_at) & (Run.id > after)))
+    return list(s.scalars(q.limit(limit)))
+
+
+def count_runs(s: Session, project_id: str, statuses: tuple[str, ...] | None = None) -> int:
+    q = select(func.count()).where(Run.project_id == project_id)
+    if statuses is not None:
+        q = q.where(Run.status.in_(statuses))
+    return s.scalar(q) or 0
+
+
+def result_key(s: Session, run_id: str, revision: int | None) -> tuple[int, int] | None:
+    """(revision, row key) of a revision, or of the newest when `revision` is None; None if there is none."""
+    q = select(Result.revision, Result.pk).where(Result.run_id == run_id)
+    q = q.where(Result.revision == revision) if revision is not None else q.order_by(Result.revision.desc())
+    found = s.execute(q.limit(1)).first()
+    return (found.revision, found.pk) if found is not None else None
+
+
+def result_row(s: Session, pk: int) -> Result:
+    return s.get_one(Result, pk)
+
+
+def results(s: Session, run_id: str, after: int | None = None, limit: int | None = None) -> list[Result]:
+    q = select(Result).where(Result.run_id == run_id).order_by(Result.revision)
+    if after is not None:
+        q = q.where(Result.revision > after)
+    return list(s.scalars(q.limit(limit)))
+
+
+def results_of_project(s: Session, project_id: str) -> list[Result]:
+    return list(s.scalars(select(Result).join(Run).where(Run.project_id == project_id)))
+
+
+def result_made_at(s: Session, run_id: str, revision: int):  # noqa: ANN201 - datetime | None
+    return s.scalar(select(Result.created_at).where(Result.run_id == run_id, Result.revision == revision))
+
+
+def rows_of_project(s: Session, model: type, project_id: str) -> list:
+    return list(s.scalars(select(model).where(model.project_id == project_id)))
+
+
+# --- audit ------------------------------------------------------------------------------------------
+
+
+def lock_project_chain(s: Session, project_id: str) -> None:
+    """Serialise appends to one project's audit chain. PostgreSQL locks the project row (FOR NO KEY UPDATE,
+    which does not wait on the key-share locks that inserts referencing the project hold); SQLite has one
+    writer and every caller has already written in this transaction, so it holds the write lock."""
+    s.execute(select(Project.id).where(Project.id == project_id).with_for_update(key_share=True))
+
+
+def last_event(s: Session, project_id: str) -> AuditEvent | None:
+    return s.scalar(select(AuditEvent).where(AuditEvent.project_id == project_id).order_by(AuditEvent.seq.desc()))
+
+
+def events(s: Session, project_id: str, after: int | None = None, limit: int | None = None) -> list[AuditEvent]:
+    q = select(AuditEvent).where(AuditEvent.project_id == project_id).order_by(AuditEvent.seq)
+    if after is not None:
+        q = q.where(AuditEvent.seq > after)
+    return list(s.scalars(q.limit(limit)))
+
+
+def count_events(s: Session, project_id: str) -> int:
+    return s.scalar(select(func.count()).where(AuditEvent.project_id == project_id)) or 0
+
+
+def new_id() -> str:
+    """A fresh id for a stored row (random, so ids of other tenants cannot be guessed)."""
+    return str(uuid.uuid4())
+
+
+def idempotent_responses(s: Session) -> list[IdempotentResponse]:
+    return list(s.scalars(select(IdempotentResponse)))
