@@ -5,7 +5,6 @@ Chromium is tests/test_security_pages.py; hostile input files are tests/test_ing
 from __future__ import annotations
 
 import dataclasses
-
 import os
 import shutil
 import subprocess

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from sqlalchemy.orm import Session
 
 from synth.config import SynthConfig, default_cache_dir
-from synth.edits import Edit, EditError, RevertToRevision, Vectors, apply_edit, describe, sentence_index
+from synth.edits import Edit, EditError, RevertToRevision, Vectors, apply_edit, sentence_index
 from synth.schema import Synthesis
 from synth.service import repository as repo
 from synth.service.audit import audit
