@@ -37,5 +37,9 @@ assert web.status_code == 200 and "Project key" in web.text, web.text[:300]
 api = httpx.get(base + "/openapi.json")
 assert api.status_code == 200 and "/v1/projects" in api.json()["paths"]
 assert httpx.get(base + "/web/static/synth.css").status_code == 200
-print("wheel: CLI, run, export, pages, OpenAPI and migrations work from the installed package")
+docs = httpx.get(base + "/docs")
+assert docs.status_code == 200 and "/docs/assets/swagger-ui-bundle.js" in docs.text
+for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "docs.js", "redoc.standalone.js"):
+    assert httpx.get(base + "/docs/assets/" + asset).status_code == 200, asset
+print("wheel: CLI, run, export, pages, offline API docs, OpenAPI and migrations work from the installed package")
 PY
