@@ -45,6 +45,52 @@ IDEMPOTENCY = {
 }
 
 
+# Response examples by schema name; a page's example is one item of its list.
+EXAMPLES: dict[str, Any] = {
+    "ProjectOut": {"id": "5f0c9a8e-1b7d-4c43-9a57", "name": "Transport assembly", "created_at": "2026-11-27T14:02:00"},
+    "KeyInfo": {
+        "id": "8d2f6c1a-77b4-4e0e-8f55", "prefix": "sk_NCaAAQy", "name": "Fran (facilitator)",
+        "role": "facilitator", "project_id": "5f0c9a8e-1b7d-4c43-9a57", "created_at": "2026-11-27T14:02:00",
+        "expires_at": None, "revoked_at": None,
+    },
+    "RunOut": {
+        "id": "0b7e4f2a-9c1d-4d3e-8a6b", "warnings": [], "project_id": "5f0c9a8e-1b7d-4c43-9a57",
+        "status": "running", "progress": {"prepare": [50, 50], "embed": [40, 120]}, "attempts": 1,
+        "cancel_requested": False, "error": None, "created_at": "2026-11-27T14:03:00", "finished_at": None,
+    },
+    "UploadReport": {"received": 50, "created": 48, "updated": 0, "unchanged": 2,
+                     "excluded": [{"id": "c17", "reason": "rejected by the Polis moderator"}],
+                     "notes": ["Polis export: comments.csv"]},
+    "EditOut": {"revision": 3, "message": "Merged 'Night buses' into 'Public transport'."},
+    "ChainOut": {"intact": True, "events": 42, "first_broken_seq": None},
+    "ErasureOut": {"contributions": 1, "runs": 2, "results": 5, "audit_events": 1},
+    "RevisionOut": {"revision": 1, "created_at": "2026-11-27T14:10:00"},
+    "ThemeBrief": {"id": "t3", "label": "night buses", "keywords": ["night bus", "shift"], "parent_id": None,
+                   "n_contributions": 14, "n_participants": 12, "section": 0},
+    "ContributionOut": {"id": "c12", "text": "The night buses stop too early for shift workers.",
+                        "participant_id": "p7", "group": None, "question": None, "attributes": {},
+                        "excluded_reason": None},
+    "UnassignedOut": {"segment_id": "c40:0", "contribution_id": "c40", "text": "Fix the potholes first.", "section": 0},
+    "AuditOut": {"seq": 7, "at": "2026-11-27T14:11:05.120000+00:00", "actor": "Fran (facilitator key sk_NCaAAQy…)",
+                 "action": "review.rename_theme", "target": "run 0b7e… revision 1",
+                 "before": {"revision_labels": {"t3": "night buses"}},
+                 "after": {"action": "rename_theme", "theme_id": "t3", "label": "Night buses"},
+                 "prev_hash": "9f…", "hash": "a1…"},
+}  # fmt: skip
+EXAMPLES["KeyOut"] = {**EXAMPLES["KeyInfo"], "key": "sk_NCaAAQy…(shown once)"}
+
+
+def _example(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:
+    name = schema.get("$ref", "").split("/")[-1]
+    if name in EXAMPLES:
+        return EXAMPLES[name]
+    if name.startswith("Page_"):
+        item = _example(schemas[name]["properties"]["items"]["items"], schemas)
+        if item is not None:
+            return {"items": [item], "next_cursor": "eyJsIjoicnVucyIsImEiOiIwYjdlIn0"}
+    return None
+
+
 def operation_id(route: APIRoute) -> str:
     """The route function's name: chosen by hand, stable across versions (e.g. `start_run`)."""
     return route.name
@@ -77,6 +123,12 @@ def install(app: FastAPI) -> None:
                 if op.get("operationId", "").startswith("create_project"):
                     responses["403"] = {"description": "Only a global admin key creates projects.", "content": problem}
                 op.setdefault("summary", op.get("operationId", "").replace("_", " ").capitalize())
+                for status, response in responses.items():
+                    body = response.get("content", {}).get("application/json")
+                    if status.startswith("2") and body and "example" not in body:
+                        example = _example(body.get("schema", {}), schemas)
+                        if example is not None:
+                            body["example"] = example
         app.openapi_schema = doc
         return doc
 
