@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from synth import web
 from synth.api import docs, openapi, problems
 from synth.api.idempotency import IdempotencyMiddleware
-from synth.api.routes import router
+from synth.api.routes import install_webhooks, router
 from synth.api.security import SecurityMiddleware
 from synth.jobs import Worker
 from synth.service import Caller, Limits, authenticate_caller
@@ -61,6 +61,7 @@ def create_app(
     problems.install(app)
     openapi.install(app)
     app.include_router(router)
+    install_webhooks(app)
     docs.install(app)
     web.install(app)
     app.include_router(web.router)

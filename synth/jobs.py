@@ -23,6 +23,7 @@ from synth.pipeline import RunResult
 from synth.pipeline import run as run_pipeline
 from synth.schema import Code
 from synth.service import audit, earlier_result, snapshot_input
+from synth.service.webhooks import deliver_due, on_run_end
 from synth.store import Database
 from synth.store.models import Result, Run, now
 
@@ -65,10 +66,12 @@ class Worker:
                 if r.cancel_requested:  # asked to stop, then its worker died: it stays stopped
                     r.status, r.finished_at = "cancelled", now()
                     audit(s, r.project_id, "worker", "run.cancelled", r.id, None, {"reason": "worker stopped"})
+                    on_run_end(s, r)
                 elif r.attempts >= self.max_attempts:
                     r.status, r.finished_at = "failed", now()
                     r.error = f"interrupted {r.attempts} times (worker stopped); not retried"
                     audit(s, r.project_id, "worker", "run.failed", r.id, None, {"error": r.error})
+                    on_run_end(s, r)
                 else:
                     r.status, r.worker_id = "queued", None
                     audit(
@@ -187,6 +190,7 @@ class Worker:
                 r.progress = {**(r.progress or {}), **(progress or {}), "done": [1, 1]}
             r.status, r.finished_at, r.heartbeat_at, r.error = status, now(), now(), error
             audit(s, r.project_id, "worker", action, run_id, None, details)
+            on_run_end(s, r)
 
     def run_once(self) -> bool:
         """Recover, then take and execute one queued run; False when there was none."""
@@ -205,6 +209,7 @@ class Worker:
         while not stop.is_set():
             try:
                 worked = self.run_once()
+                deliver_due(self.db)
                 backoff = idle
             except Exception:
                 log.exception("worker loop error; retrying in %.1f s", backoff)

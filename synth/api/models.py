@@ -166,6 +166,12 @@ class RunIn(Strict):
     from_revision: int | None = Field(
         None, ge=0, le=2**31 - 1, description="The earlier run's revision to start from; default: its newest."
     )
+    callback_url: str | None = Field(
+        None,
+        max_length=2000,
+        description="POSTed a signed `run.finished` event when the run ends (see the `webhooks` section); its "
+        "host must be on the project's allow-list (PUT .../webhooks).",
+    )
     codebook: list[CodeIn] | None = Field(
         None,
         max_length=500,
@@ -187,6 +193,8 @@ class RunOut(BaseModel):
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    callback_url: str | None = None
+    redacted: bool = Field(False, description="An erasure masked words in this run's snapshot and results.")
 
 
 class ThemeBrief(BaseModel):
@@ -225,3 +233,49 @@ class ChainOut(BaseModel):
     intact: bool
     events: int
     first_broken_seq: int | None
+
+
+class WebhooksIn(Strict):
+    allowed_hosts: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        max_length=50, description="`host` or `host:port` a run's callback_url may point at."
+    )
+    rotate_secret: bool = Field(False, description="Make a new signing secret (the old one stops at once).")
+
+
+class WebhooksOut(BaseModel):
+    allowed_hosts: list[str]
+    secret: str | None = Field(
+        None, description="The signing secret, shown only when it is made or rotated; verify deliveries with it."
+    )
+
+
+class DeliveryAttempt(BaseModel):
+    at: str
+    status_code: int | None = None
+    error: str | None = None
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event: str
+    url: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: list[DeliveryAttempt]
+    next_at: datetime | None
+
+
+class RunSummary(BaseModel):
+    id: str
+    project_id: str
+    status: Literal["succeeded", "failed", "cancelled"]
+    error: str | None
+    finished_at: str
+
+
+class RunFinished(BaseModel):
+    """The body POSTed to a run's callback_url when it ends. Headers: `X-Synth-Event: run.finished`,
+    `X-Synth-Delivery: <id>` (the same on a retry), `X-Synth-Signature: sha256=<hex HMAC-SHA256 of the raw
+    body with the project's webhook secret>`; answer 2xx, or it is retried after 30 s, 2, 8 and 32 min."""
+
+    event: Literal["run.finished"]
+    run: RunSummary

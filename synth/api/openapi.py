@@ -100,7 +100,13 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            webhooks=app.webhooks.routes,
+        )
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         extra = ContributionsIn.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(extra.pop("$defs", {}))
@@ -108,6 +114,10 @@ def install(app: FastAPI) -> None:
         schemas["Problem"] = PROBLEM
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
+        for item in doc.get("webhooks", {}).values():  # what a receiver answers is its own affair
+            for op in item.values():
+                op["responses"] = {"2XX": {"description": "Received; any other answer is retried."}}
+                op["security"] = []
         doc["components"]["securitySchemes"] = {"APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
         doc["security"] = [{"APIKey": []}]
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}

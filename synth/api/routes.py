@@ -35,6 +35,7 @@ from synth.api.models import (
     ContributionOut,
     ContributionsIn,
     DeletionOut,
+    DeliveryOut,
     EditOut,
     ErasureOut,
     KeyIn,
@@ -45,6 +46,7 @@ from synth.api.models import (
     ProjectIn,
     ProjectOut,
     RevisionOut,
+    RunFinished,
     RunIn,
     RunOut,
     ThemeBrief,
@@ -52,6 +54,8 @@ from synth.api.models import (
     UnassignedOut,
     UploadPreview,
     UploadReport,
+    WebhooksIn,
+    WebhooksOut,
 )
 from synth.api.problems import Problem
 from synth.diff import RunDiff, diff
@@ -61,11 +65,12 @@ from synth.formats.common import column_map
 from synth.formats.peers import EXPORTS, export_files
 from synth.report import render_html, render_markdown, report_headers
 from synth.schema import Breakdown, Contribution, MinorityView, Summary, Synthesis
-from synth.service import Caller, hash_key
+from synth.service import Caller, hash_key, webhooks
 from synth.service import repository as repo
 
 router = APIRouter(prefix="/v1")
 # One cursor dependency per list; keys are row ids (str) or positions and sequence numbers (int).
+PAGES_DELIVERIES = pages("deliveries", str)
 PAGES = {
     "projects": pages("projects", str),
     "keys": pages("keys", str),
@@ -380,6 +385,8 @@ def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
         error=r.error,
         created_at=r.created_at,
         finished_at=r.finished_at,
+        callback_url=r.callback_url,
+        redacted=r.redacted_at is not None,
     )
 
 
@@ -399,7 +406,9 @@ def start_run(
         overrides = body.config.model_dump(mode="json", exclude_unset=True)
         earlier = (body.from_run_id, body.from_revision) if body.from_run_id else None
         codes = [c.model_dump() for c in body.codebook] if body.codebook else None
-        run = svc.start_run(s, project_id, overrides, who.actor, limits(request), earlier, codes)
+        run = svc.start_run(
+            s, project_id, overrides, who.actor, limits(request), earlier, codes, callback_url=body.callback_url
+        )
     except ValidationError as exc:
         errors = [{"location": ["config", *e["loc"]], "message": e["msg"]} for e in exc.errors()]
         where = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors[:5])
@@ -438,17 +447,66 @@ def delete_run(project_id: str, run_id: str, s: DB, who: Caller = CAN_RUN) -> Re
     return Response(status_code=204)
 
 
+@router.put("/projects/{project_id}/webhooks", response_model=WebhooksOut, tags=["runs"])
+def set_webhooks(project_id: str, body: WebhooksIn, s: DB, who: Caller = CAN_ADMIN) -> Any:
+    """Allow-list the hosts a run's `callback_url` may reach. The signing secret is made on first use (or with
+    `rotate_secret`) and shown in this response only."""
+    hosts, secret = webhooks.set_hosts(s, project_id, body.allowed_hosts, body.rotate_secret, who.actor)
+    return WebhooksOut(allowed_hosts=hosts, secret=secret)
+
+
+@router.get("/projects/{project_id}/webhooks", response_model=WebhooksOut, tags=["runs"])
+def get_webhooks(project_id: str, s: DB, who: Caller = CAN_RUN) -> Any:
+    """The hosts callbacks may reach (never the secret)."""
+    return WebhooksOut(allowed_hosts=repo.project(s, project_id).webhook_hosts or [])
+
+
+@router.get("/projects/{project_id}/runs/{run_id}/deliveries", response_model=Page[DeliveryOut], tags=["runs"])
+def list_deliveries(project_id: str, run_id: str, s: DB, who: Caller = CAN_RUN, page: Cursor = PAGES_DELIVERIES) -> Any:
+    """Every callback of the run and each attempt to deliver it: when, and what the receiver answered."""
+    repo.run(s, project_id, run_id)
+    rows = repo.deliveries(s, run_id, page.after, page.limit + 1)
+    items = [DeliveryOut.model_validate(d, from_attributes=True) for d in rows]
+    return page.page(items, key=lambda d: d.id)
+
+
+def install_webhooks(app: Any) -> None:
+    """Document the callbacks in the OpenAPI `webhooks` section."""
+
+    @app.webhooks.post("run.finished", tags=["runs"])
+    def run_finished(body: RunFinished) -> None:
+        """Sent to a run's `callback_url` when it succeeds, fails or is cancelled; check `X-Synth-Signature`
+        (HMAC-SHA256 of the raw body with the project's webhook secret) before trusting it."""
+
+
 # --- results ----------------------------------------------------------------------------------------
 
 Revision = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Default: the newest revision.")]
 RESULT = "/projects/{project_id}/runs/{run_id}"
 
 
+class Loaded:
+    """The result a request reads: its run, revision number, Synthesis and the caller (who may read)."""
+
+    def __init__(self, project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ):
+        self.project_id, self.run_id, self.session = project_id, run_id, s
+        self.revision, self.synthesis = svc.load_result(s, project_id, run_id, revision)
+
+    def sections(self, attr: str) -> list:
+        return [x for sec in self.synthesis.sections for x in getattr(sec, attr)]
+
+    def title(self) -> str:
+        return svc.report_title(self.session, self.project_id, self.run_id, self.revision)
+
+
+Read = Annotated[Loaded, Depends()]
+
+
 @router.get(RESULT + "/result", response_model=Synthesis, tags=["results"])
-def result(project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+def result(r: Read) -> Any:
     """The whole synthesis of a revision (synthesis.json): themes, minority views, summaries with citations,
     unassigned and excluded contributions, and how it was made."""
-    return svc.load_result(s, project_id, run_id, revision)[1]
+    return r.synthesis
 
 
 @router.get(RESULT + "/revisions", response_model=Page[RevisionOut], tags=["results"])
@@ -463,16 +521,9 @@ def list_revisions(
 
 
 @router.get(RESULT + "/themes", response_model=Page[ThemeBrief], tags=["results"])
-def themes(
-    project_id: str,
-    run_id: str,
-    s: DB,
-    revision: Revision = None,
-    who: Caller = CAN_READ,
-    page: Cursor = PAGES["themes"],
-) -> Any:
+def themes(r: Read, page: Cursor = PAGES["themes"]) -> Any:
     """The themes (and sub-themes, with `parent_id`) of every section, with their sizes and keywords."""
-    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    synthesis = r.synthesis
     briefs = [
         ThemeBrief(
             id=t.id,
@@ -490,17 +541,9 @@ def themes(
 
 
 @router.get(RESULT + "/themes/{theme_id}", response_model=ThemePage, tags=["results"])
-def theme(
-    project_id: str,
-    run_id: str,
-    theme_id: str,
-    s: DB,
-    revision: Revision = None,
-    who: Caller = CAN_READ,
-    page: Cursor = PAGES["members"],
-) -> Any:
+def theme(theme_id: str, r: Read, page: Cursor = PAGES["members"]) -> Any:
     """The theme, its summary, and a page of its members with their full text."""
-    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    synthesis = r.synthesis
     texts = {c.id: c.text for c in synthesis.contributions}
     for sec in synthesis.sections:
         for t in sec.themes:
@@ -512,31 +555,15 @@ def theme(
 
 
 @router.get(RESULT + "/minority-views", response_model=Page[MinorityView], tags=["results"])
-def minority_views(
-    project_id: str,
-    run_id: str,
-    s: DB,
-    revision: Revision = None,
-    who: Caller = CAN_READ,
-    page: Cursor = PAGES["minority-views"],
-) -> Any:
+def minority_views(r: Read, page: Cursor = PAGES["minority-views"]) -> Any:
     """Views held by few that must not be lost, each with its statement, reason and evidence."""
-    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
-    return page.window([v for sec in synthesis.sections for v in sec.minority_views])
+    return page.window(r.sections("minority_views"))
 
 
 @router.get(RESULT + "/breakdowns", response_model=Page[Breakdown], tags=["results"])
-def breakdowns(
-    project_id: str,
-    run_id: str,
-    s: DB,
-    revision: Revision = None,
-    who: Caller = CAN_READ,
-    page: Cursor = PAGES["breakdowns"],
-) -> Any:
+def breakdowns(r: Read, page: Cursor = PAGES["breakdowns"]) -> Any:
     """Per theme, its participants by group and by attribute value (cells under the privacy floor withheld)."""
-    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
-    return page.window([b for sec in synthesis.sections for b in sec.breakdowns])
+    return page.window(r.sections("breakdowns"))
 
 
 @router.get(RESULT + "/diff", response_model=RunDiff, tags=["results"])
@@ -562,16 +589,13 @@ def run_diff(
     response_class=Response,
     responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
 )
-def export_peer(
-    project_id: str, run_id: str, to: str, s: DB, revision: Revision = None, who: Caller = CAN_READ
-) -> Response:
+def export_peer(to: str, r: Read) -> Response:
     """The synthesis in a peer's format, as a zip: `tttc` (Talk to the City report JSON v0.2), `sensemaker`
     (categorized.csv, report_data.json), `themefinder` (Consult's mapping.jsonl, themes.json) or `kouchou`
     (hierarchical_result.json)."""
     if to not in EXPORTS:
         raise svc.NotFound(f"no export format {to[:40]!r}: one of {', '.join(EXPORTS)}")
-    revision_no, synthesis = svc.load_result(s, project_id, run_id, revision)
-    title = svc.report_title(s, project_id, run_id, revision_no)
+    synthesis, title = r.synthesis, r.title()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in export_files(synthesis, to, title).items():
@@ -581,30 +605,15 @@ def export_peer(
 
 
 @router.get(RESULT + "/summaries", response_model=Page[Summary], tags=["results"])
-def summaries(
-    project_id: str,
-    run_id: str,
-    s: DB,
-    revision: Revision = None,
-    who: Caller = CAN_READ,
-    page: Cursor = PAGES["summaries"],
-) -> Any:
+def summaries(r: Read, page: Cursor = PAGES["summaries"]) -> Any:
     """Each section's overview and each theme's summary; every sentence has a stable id and cites its sources."""
-    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
-    return page.window([x for sec in synthesis.sections for x in sec.summaries])
+    return page.window(r.sections("summaries"))
 
 
 @router.get(RESULT + "/unassigned", response_model=Page[UnassignedOut], tags=["results"])
-def unassigned(
-    project_id: str,
-    run_id: str,
-    s: DB,
-    revision: Revision = None,
-    who: Caller = CAN_READ,
-    page: Cursor = PAGES["unassigned"],
-) -> Any:
+def unassigned(r: Read, page: Cursor = PAGES["unassigned"]) -> Any:
     """The passages that fit no theme, per section: read them, assign them, or mark them as minority views."""
-    synthesis = svc.load_result(s, project_id, run_id, revision)[1]
+    synthesis = r.synthesis
     segs = {x.id: x for x in synthesis.segments}
     items = [
         UnassignedOut(segment_id=i, contribution_id=segs[i].contribution_id, text=segs[i].text, section=n)
@@ -615,19 +624,15 @@ def unassigned(
 
 
 @router.get(RESULT + "/report.html", response_class=HTMLResponse, tags=["results"])
-def report_html(project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+def report_html(r: Read) -> Any:
     """The self-contained HTML report of a revision (served sandboxed, with its own CSP)."""
-    rev, synthesis = svc.load_result(s, project_id, run_id, revision)
-    title = svc.report_title(s, project_id, run_id, rev)
-    return HTMLResponse(render_html(synthesis, None, title), headers=report_headers())
+    return HTMLResponse(render_html(r.synthesis, None, r.title()), headers=report_headers())
 
 
 @router.get(RESULT + "/report.md", response_class=PlainTextResponse, tags=["results"])
-def report_md(project_id: str, run_id: str, s: DB, revision: Revision = None, who: Caller = CAN_READ) -> Any:
+def report_md(r: Read) -> Any:
     """The report of a revision in Markdown (every value escaped)."""
-    rev, synthesis = svc.load_result(s, project_id, run_id, revision)
-    title = svc.report_title(s, project_id, run_id, rev)
-    return PlainTextResponse(render_markdown(synthesis, None, title), media_type="text/markdown")
+    return PlainTextResponse(render_markdown(r.synthesis, None, r.title()), media_type="text/markdown")
 
 
 # --- review and audit -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ absent (or belongs to another project), and keyset pages for every list. Nothing
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from synth.store.models import (
     ProjectDeletion,
     Result,
     Run,
+    WebhookDelivery,
     WebSession,
 )
 
@@ -218,3 +220,28 @@ def new_id() -> str:
 
 def idempotent_responses(s: Session) -> list[IdempotentResponse]:
     return list(s.scalars(select(IdempotentResponse)))
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+
+def due_deliveries(s: Session, at: datetime, limit: int) -> list[WebhookDelivery]:
+    q = select(WebhookDelivery).where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= at)
+    return list(s.scalars(q.order_by(WebhookDelivery.next_at).limit(limit)))
+
+
+def deliveries(s: Session, run_id: str, after: str | None = None, limit: int | None = None) -> list[WebhookDelivery]:
+    q = select(WebhookDelivery).where(WebhookDelivery.run_id == run_id)
+    q = q.order_by(WebhookDelivery.created_at, WebhookDelivery.id)
+    if after is not None:
+        last = s.get(WebhookDelivery, after)
+        if last is not None:
+            q = q.where(
+                (WebhookDelivery.created_at > last.created_at)
+                | ((WebhookDelivery.created_at == last.created_at) & (WebhookDelivery.id > after))
+            )
+    return list(s.scalars(q.limit(limit)))
+
+
+def secret_of_run(s: Session, run_id: str) -> str | None:
+    return s.scalar(select(Project.webhook_secret).join(Run, Run.project_id == Project.id).where(Run.id == run_id))

@@ -16,6 +16,7 @@ from synth.service.audit import audit
 from synth.service.errors import Conflict, TooLarge
 from synth.service.projects import Limits
 from synth.service.results import get_result
+from synth.service.webhooks import check_callback, on_run_end
 from synth.store.models import Run, now
 
 
@@ -27,6 +28,7 @@ def start_run(
     limits: Limits | None = None,
     from_run: tuple[str, int | None] | None = None,
     codebook: list[dict] | None = None,
+    callback_url: str | None = None,
 ) -> Run:
     """Queue a run on a snapshot of the contributions as they are now (later uploads do not change it).
     `from_run` (run id, revision or None for the newest) makes it incremental: the revision is fixed now, so
@@ -57,7 +59,15 @@ def start_run(
     if from_run is not None:
         row, _ = get_result(s, project_id, *from_run)  # NotFound when the run or revision has no result
         snapshot["extends"] = {"run_id": from_run[0], "revision": row.revision}
-    run = Run(id=repo.new_id(), project_id=project_id, config=config.model_dump(mode="json"), snapshot=snapshot)
+    if callback_url is not None:
+        check_callback(s, project_id, callback_url)
+    run = Run(
+        id=repo.new_id(),
+        project_id=project_id,
+        config=config.model_dump(mode="json"),
+        snapshot=snapshot,
+        callback_url=callback_url,
+    )
     s.add(run)
     s.flush()
     details = {"contributions": len(rows), "overrides": overrides}
@@ -106,4 +116,6 @@ def cancel_run(s: Session, project_id: str, run_id: str, actor: str) -> Run:
         s.execute(update(Run).where(Run.id == run_id).values(cancel_requested=True))
     s.refresh(run)
     audit(s, project_id, actor, "run.cancel", run_id)
+    if run.status == "cancelled":
+        on_run_end(s, run)
     return run

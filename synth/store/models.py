@@ -29,6 +29,8 @@ class Project(Base):
     # Without it, deleting the newest events, or rewriting every hash, would leave a chain that checks out.
     audit_seq: Mapped[int] = mapped_column(default=0)
     audit_head_mac: Mapped[str | None] = mapped_column(String(64), default=None)
+    webhook_hosts: Mapped[list | None] = mapped_column(JSON, default=None)  # host[:port] a callback may reach
+    webhook_secret: Mapped[str | None] = mapped_column(String(80), default=None)  # signs deliveries (HMAC)
 
 
 class ContributionRow(Base):
@@ -59,6 +61,7 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     redacted_at: Mapped[datetime | None] = mapped_column(default=None)  # an erasure rewrote snapshot and results
+    callback_url: Mapped[str | None] = mapped_column(String(2000), default=None)  # told when the run ends
 
 
 class Result(Base):
@@ -152,3 +155,18 @@ class AuditEvent(Base):
     # still verifies. None: an event from before migration 0004, hashed over its details directly.
     details_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     redacted: Mapped[bool] = mapped_column(default=False)  # details redacted by an erasure (listed in its event)
+
+
+class WebhookDelivery(Base):
+    """One event for one callback URL, with every attempt to deliver it (retried with back-off)."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(String(2000))
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending delivered failed
+    attempts: Mapped[list] = mapped_column(JSON, default=list)  # [{at, status_code, error}]
+    next_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -13,17 +13,16 @@ branch_labels = None
 depends_on = None
 
 
+# Columns are added and dropped in place (SQLite >= 3.35 drops columns natively): a batch rebuild would drop
+# and recreate the table, and with foreign keys on, that deletes every row that references it.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("audit_events") as batch:
-        batch.add_column(sa.Column("details_sha256", sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column("redacted", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("runs") as batch:
-        batch.add_column(sa.Column("redacted_at", sa.DateTime(), nullable=True))
+    op.add_column("audit_events", sa.Column("details_sha256", sa.String(length=64), nullable=True))
+    op.add_column("audit_events", sa.Column("redacted", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("runs", sa.Column("redacted_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("redacted_at")
-    with op.batch_alter_table("audit_events") as batch:
-        batch.drop_column("redacted")
-        batch.drop_column("details_sha256")
+    for table, column in (("runs", "redacted_at"), ("audit_events", "redacted"), ("audit_events", "details_sha256")):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
