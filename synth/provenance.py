@@ -7,6 +7,7 @@ import importlib.metadata
 from synth.config import SynthConfig
 from synth.formats import LoadedInput
 from synth.models import info
+from synth.pipeline.stages import stage_names
 from synth.schema import Coverage, RunMetadata, Section, Segment, Synthesis
 
 LIBRARIES = (
@@ -31,6 +32,7 @@ def metadata(loaded: LoadedInput, config: SynthConfig) -> RunMetadata:
         nlp_model=info("nlp"),
         seed=config.seed,
         libraries={name: importlib.metadata.version(name) for name in LIBRARIES},
+        stages=stage_names(config),
     )
 
 

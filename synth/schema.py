@@ -298,6 +298,10 @@ class Section(_Model):
         exclude_if=_empty,
         description="Incremental runs: splits and merges the new data suggests.",
     )
+    parameters: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="What the clustering of this section actually used (the smallest theme, the resolution, ...).",
+    )
 
 
 class ModelInfo(_Model):
@@ -331,6 +335,9 @@ class RunMetadata(_Model):
         None, exclude_if=_empty, description="For an incremental run: the run it started from."
     )
     drafting: Drafting | None = Field(None, exclude_if=_empty, description="LLM drafting, when it was on.")
+    stages: dict[str, str] = Field(
+        default_factory=dict, description="The algorithm of each stage that is a choice (synth.pipeline.stages)."
+    )
     redactions: list[Redaction] = Field(
         default_factory=list, exclude_if=_empty, description="Erasures applied to this result after it was made."
     )

@@ -186,6 +186,9 @@ def test_erasing_a_contribution_removes_its_words_everywhere(api: TestClient) ->
     work(api)
     base = f"/v1/projects/{pid}/runs/{rid}"
     before = Synthesis.model_validate(api.get(f"{base}/result", headers=h(keys["reader"])).json())
+    assert before.metadata.stages["clusterer"] == "graph" and before.metadata.stages["drafter"].startswith("extractive")
+    used = before.sections[0].parameters  # what the clustering actually used, not only what was configured
+    assert used["n_segments"] == len(before.segments) and used["resolution"] >= 1.0 and used["min_cluster_size"] >= 3
     victim = _cited(before)
     text = next(c.text for c in before.contributions if c.id == victim)
     # a reviewer's decision whose audit details quote the victim's words

@@ -118,6 +118,7 @@ def build_section(
         unassigned_segment_ids=[data.segments[i].id for i in unassigned],
         groups=data.groups(),
         breakdowns=breakdowns(data, themes, config),
+        parameters=clustering.params,
     )
 
 

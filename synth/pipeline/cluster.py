@@ -223,33 +223,21 @@ def cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
 
 
 def _cluster(vectors: np.ndarray, config: SynthConfig) -> Clustering:
+    from synth.pipeline.stages import CLUSTERERS
+
     n = len(vectors)
     size = config.cluster_size_for(n)
-    graph = config.clusterer == "graph"
-    coords = vectors if graph else reduce(vectors, config)
-    if graph:
-        labels = communities(vectors, config, size)
-    else:
-        labels = canonical(_hdbscan(coords, size, config.samples_for(size), config.cluster_selection))
+    clusterer = CLUSTERERS[config.clusterer]()
+    clusterer.fit(vectors, config)
+    labels = clusterer.themes(np.arange(n), size, top=True) if n else np.full(0, -1)
     labels, joined = join_outliers(vectors, labels, config)
     sub_labels = np.full(n, -1)
     for theme in range(int(labels.max()) + 1 if n else 0):
         idx = np.flatnonzero(labels == theme)
         if len(idx) < config.min_subtheme_parent:
             continue
-        sub_size = config.cluster_size_for(len(idx))
-        if graph:
-            sub = communities(vectors[idx], config, sub_size)
-        else:
-            sub = canonical(_hdbscan(coords[idx], sub_size, config.samples_for(sub_size), "leaf"))
+        sub = clusterer.themes(idx, config.cluster_size_for(len(idx)), top=False)
         if sub.max() >= 1:  # a single sub-theme says nothing the theme does not
             sub_labels[idx] = sub
     params: dict[str, float | int | str] = {"clusterer": config.clusterer, "n_segments": n, "min_cluster_size": size}
-    if graph:
-        params |= {"graph_neighbors": config.graph_neighbors, "resolution": round(config.resolution_for(n), 4)}
-    else:
-        params |= {
-            "min_samples": config.samples_for(size),
-            "umap_neighbors": max(2, min(config.umap_neighbors_max, n - 1)) if n else 0,
-        }
-    return Clustering(labels, joined, sub_labels, coords, params)
+    return Clustering(labels, joined, sub_labels, clusterer.coords, params | clusterer.parameters(n))
