@@ -1,5 +1,7 @@
 """Shared fixtures: real-data runs made once per session (the model loads and UMAP compiles once)."""
 
+# ruff: noqa: E402 - the environment is set before anything is imported
+
 from __future__ import annotations
 
 import os
@@ -11,6 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# Before synth is imported: what synth writes by default under the home folder (the embedding, segment and LLM
+# caches in ~/.cache/synth, the audit key in ~/.config/synth) goes to a git-ignored folder of the repository
+# instead. Set, not defaulted: a developer's own SYNTH_CACHE_DIR is theirs, not the tests'. The folder outlives
+# the session so the embedding cache stays warm between runs; delete it to start cold. Subprocesses that the
+# tests start (synth run, synth worker) inherit both.
+TEST_STATE = Path(__file__).resolve().parent.parent / ".cache" / "test"
+os.environ["SYNTH_CACHE_DIR"] = str(TEST_STATE / "synth")
+os.environ["SYNTH_AUDIT_KEY_FILE"] = str(TEST_STATE / "audit.key")
+os.environ.pop("SYNTH_AUDIT_KEY", None)  # the key file above, not a server's key from the environment
+
 import pytest
 import uvicorn
 from fastapi import FastAPI
@@ -19,7 +31,7 @@ from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import text
 
 from synth.app import create_app
-from synth.config import SynthConfig
+from synth.config import SynthConfig, default_cache_dir
 from synth.formats import load_contributions
 from synth.jobs import Worker
 from synth.pipeline import RunResult, run
@@ -31,8 +43,10 @@ PLANTED = FIXTURES / "argkp-uniform-planted.csv"
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("embedding-cache")
+def cache_dir() -> Path:
+    """The session's model cache: the repository's .cache/test/synth, warm from earlier runs (a test that
+    needs a cold cache makes its own under tmp_path)."""
+    return default_cache_dir()
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,13 @@ def test_merge_then_split(polis_run: RunResult) -> None:
         edit({"action": "split_theme", "theme_id": a.id, "contribution_ids": b.contribution_ids, "label": "Split off"}),
     )
     new = next(t for t in top(split) if t.label == "Split off")
-    assert set(new.contribution_ids) == set(b.contribution_ids) - set(a.contribution_ids) or new.contribution_ids
+    rest = next(t for t in top(split) if t.id == a.id)
+    # the split moves every passage of the named contributions that the theme holds, and nothing else
+    moving = {x.id for x in s.segments if x.contribution_id in set(b.contribution_ids)} & set(m.segment_ids)
+    assert moving and set(new.segment_ids) == moving
+    assert set(rest.segment_ids) == set(m.segment_ids) - moving and rest.segment_ids
+    assert set(new.contribution_ids) == set(b.contribution_ids) and new.n_contributions == len(b.contribution_ids)
+    assert set(rest.contribution_ids) == set(m.contribution_ids) - set(b.contribution_ids)
     assert check(split) == []
 
 
@@ -137,7 +143,9 @@ def test_the_report_agrees_with_itself_after_edits(polis_run: RunResult) -> None
         assert (t.title or t.label) in first.text
     listing = overview.sentences[1].text if len(overview.sentences) > 1 else ""
     current = sec.summaries[0].sentences[1].text
-    for n in re.findall(r"\((\d+)(?: contributions?)?\)", current):
+    counts = re.findall(r"\((\d+)(?: contributions?)?\)", current)
+    assert counts, current
+    for n in counts:
         assert int(n) in {t.n_contributions for t in now.values()}, current
     assert a.title not in current and "Renamed by the reviewer" in current + listing
     # citation links carry their quote in a title attribute: verbatim text, not a claim of the report's
