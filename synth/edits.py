@@ -6,8 +6,9 @@ quote. The vectors are loaded once by the caller (the service keeps them per run
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -287,6 +288,174 @@ def _drop_empty(sec: Section) -> None:
 Judge = Callable[[str, list[str]], str | None]
 
 
+@dataclass(frozen=True)
+class _Context:
+    config: SynthConfig
+    vectors: Vectors
+    judge: Judge
+
+
+def _rename(s: Synthesis, edit: RenameTheme, ctx: _Context) -> None:
+    sec, t = _section_of_theme(s, edit.theme_id)
+    # the reviewer's name is both what is read (title) and what charts show (label); it cites no member
+    sec.themes[sec.themes.index(t)] = t.model_copy(
+        update={"label": edit.label, "title": edit.label, "title_citation": None}
+    )
+
+
+def _merge(s: Synthesis, edit: MergeThemes, ctx: _Context) -> None:
+    sec, first = _section_of_theme(s, edit.theme_ids[0])
+    others = [_section_of_theme(s, i) for i in edit.theme_ids[1:]]
+    if any(o[0] is not sec or o[1].parent_id is not None for o in others) or first.parent_id is not None:
+        raise EditError("only top-level themes of the same section can be merged")
+    members = list(first.segment_ids) + [i for _, o in others for i in o.segment_ids]
+    gone = {o.id for _, o in others}
+    sec.minority_views = [
+        v.model_copy(update={"theme_id": first.id}) if v.theme_id in gone else v for v in sec.minority_views
+    ]
+    sec.themes = [t for t in sec.themes if t.id not in gone and t.parent_id not in gone]
+    sec.summaries = [x for x in sec.summaries if x.scope not in gone]
+    _set_members(s, sec, first, members, ctx.config, ctx.vectors)
+
+
+def _split(s: Synthesis, edit: SplitTheme, ctx: _Context) -> None:
+    sec, t = _section_of_theme(s, edit.theme_id)
+    if t.parent_id is not None:
+        raise EditError("split a top-level theme")
+    moving = [i for i in _segments_of(s, edit.contribution_ids) if i in set(t.segment_ids)]
+    if not moving or len(moving) == len(t.segment_ids):
+        raise EditError("the contributions to split off must be some, not all, of the theme's members")
+    existing = {x.id for x in sec.themes}
+    n = 1
+    while f"{t.id}-s{n}" in existing:
+        n += 1
+    new = Theme(
+        id=f"{t.id}-s{n}",
+        label=edit.label,
+        title=edit.label,
+        keywords=[],
+        segment_ids=[],
+        contribution_ids=[],
+        representatives=[],
+        n_contributions=0,
+        n_participants=0,
+        cohesion=0.0,
+    )
+    _set_members(s, sec, t, [i for i in t.segment_ids if i not in set(moving)], ctx.config, ctx.vectors)
+    sec.themes.append(new)
+    _set_members(s, sec, new, moving, ctx.config, ctx.vectors)
+
+
+def _move(s: Synthesis, edit: MoveContributions, ctx: _Context) -> None:
+    moving = _segments_of(s, edit.contribution_ids)
+    excluded = {e.contribution_id for e in s.excluded} & set(edit.contribution_ids)
+    if excluded:
+        raise EditError(f"excluded contributions cannot be moved: {sorted(excluded)[:5]}")
+    if edit.to_theme_id is not None:
+        sec, target = _section_of_theme(s, edit.to_theme_id)
+        if target.parent_id is not None:
+            raise EditError("move into a top-level theme")
+    else:
+        sec = next(
+            x
+            for x in s.sections
+            if set(moving) & ({i for t in x.themes for i in t.segment_ids} | set(x.unassigned_segment_ids))
+        )
+    in_section = {i for t in sec.themes for i in t.segment_ids} | set(sec.unassigned_segment_ids)
+    if not set(moving) <= in_section:
+        raise EditError("contributions can move only within their own question's section")
+    _take_out(s, sec, set(moving), ctx.config, ctx.vectors)
+    if edit.to_theme_id is None:
+        sec.unassigned_segment_ids += moving
+    else:
+        target = next(x for x in sec.themes if x.id == edit.to_theme_id)
+        _set_members(s, sec, target, target.segment_ids + moving, ctx.config, ctx.vectors)
+    _drop_empty(sec)
+
+
+def _mark(s: Synthesis, edit: MarkMinority, ctx: _Context) -> None:
+    segs = _segments_of(s, edit.contribution_ids)
+    sec = next(
+        (
+            x
+            for x in s.sections
+            if set(segs) & ({i for t in x.themes for i in t.segment_ids} | set(x.unassigned_segment_ids))
+        ),
+        None,
+    )
+    if sec is None:
+        raise EditError("excluded contributions cannot be marked")
+    n = 1 + sum(v.kind == "marked_by_reviewer" for x in s.sections for v in x.minority_views)
+    sec.minority_views.append(
+        MinorityView(
+            id=f"r{n}",
+            kind="marked_by_reviewer",
+            contribution_ids=list(dict.fromkeys(edit.contribution_ids)),
+            segment_ids=segs,
+            reason=edit.reason,
+        )
+    )
+
+
+def _unmark(s: Synthesis, edit: UnmarkMinority, ctx: _Context) -> None:
+    for sec in s.sections:
+        before = len(sec.minority_views)
+        sec.minority_views = [v for v in sec.minority_views if v.id != edit.view_id]
+        if len(sec.minority_views) < before:
+            break
+    else:
+        raise EditError(f"no minority view {edit.view_id!r}")
+
+
+def _review_sentence(s: Synthesis, edit: ReviewSentence, ctx: _Context) -> None:
+    if edit.section >= len(s.sections):
+        raise EditError(f"no section {edit.section}")
+    summary = next((x for x in s.sections[edit.section].summaries if x.scope == edit.scope), None)
+    index = sentence_index(summary, edit)
+    sentence = summary.sentences[index]
+    update: dict = {}
+    if edit.status is not None:
+        update["status"] = edit.status
+    if edit.text is not None and edit.text != sentence.text:
+        support = ctx.vectors.support(edit.text, [c.quote for c in sentence.citations])
+        if support < ctx.config.min_support:
+            raise EditError(
+                f"the new wording is not supported by what the sentence cites (similarity {support:.2f} < "
+                f"{ctx.config.min_support}); keep closer to the cited contributions"
+            )
+        judged = ctx.judge(edit.text, [c.quote for c in sentence.citations])
+        update.update(
+            text=edit.text,
+            kind="drafted",
+            support=round(support, 4),
+            original_text=sentence.original_text or sentence.text,
+            judged=judged,
+            drafted_by=None,
+        )
+    summary.sentences[index] = sentence.model_copy(update=update)
+
+
+def _code_edit(s: Synthesis, edit: CodeContributions, ctx: _Context) -> None:
+    _code(s, edit)
+
+
+def _revert(s: Synthesis, edit: RevertToRevision, ctx: _Context) -> None:
+    raise EditError("returning to a revision needs the run's history: the service applies it")
+
+
+APPLY: dict[type, Callable[[Synthesis, Any, _Context], None]] = {
+    RenameTheme: _rename,
+    MergeThemes: _merge,
+    SplitTheme: _split,
+    MoveContributions: _move,
+    MarkMinority: _mark,
+    UnmarkMinority: _unmark,
+    ReviewSentence: _review_sentence,
+    CodeContributions: _code_edit,
+    RevertToRevision: _revert,
+}
+
+
 def apply_edit(
     synthesis: Synthesis,
     edit: Edit,
@@ -301,136 +470,7 @@ def apply_edit(
     vectors = vectors or Vectors.packaged(default_cache_dir())
     judge = judge or (lambda text, quotes: _judge_rewording(text, quotes, config))
     s = synthesis.model_copy(deep=True)
-    if isinstance(edit, RenameTheme):
-        sec, t = _section_of_theme(s, edit.theme_id)
-        # the reviewer's name is both what is read (title) and what charts show (label); it cites no member
-        sec.themes[sec.themes.index(t)] = t.model_copy(
-            update={"label": edit.label, "title": edit.label, "title_citation": None}
-        )
-    elif isinstance(edit, MergeThemes):
-        sec, first = _section_of_theme(s, edit.theme_ids[0])
-        others = [_section_of_theme(s, i) for i in edit.theme_ids[1:]]
-        if any(o[0] is not sec or o[1].parent_id is not None for o in others) or first.parent_id is not None:
-            raise EditError("only top-level themes of the same section can be merged")
-        members = list(first.segment_ids) + [i for _, o in others for i in o.segment_ids]
-        gone = {o.id for _, o in others}
-        sec.minority_views = [
-            v.model_copy(update={"theme_id": first.id}) if v.theme_id in gone else v for v in sec.minority_views
-        ]
-        sec.themes = [t for t in sec.themes if t.id not in gone and t.parent_id not in gone]
-        sec.summaries = [x for x in sec.summaries if x.scope not in gone]
-        _set_members(s, sec, first, members, config, vectors)
-    elif isinstance(edit, SplitTheme):
-        sec, t = _section_of_theme(s, edit.theme_id)
-        if t.parent_id is not None:
-            raise EditError("split a top-level theme")
-        moving = [i for i in _segments_of(s, edit.contribution_ids) if i in set(t.segment_ids)]
-        if not moving or len(moving) == len(t.segment_ids):
-            raise EditError("the contributions to split off must be some, not all, of the theme's members")
-        existing = {x.id for x in sec.themes}
-        n = 1
-        while f"{t.id}-s{n}" in existing:
-            n += 1
-        new = Theme(
-            id=f"{t.id}-s{n}",
-            label=edit.label,
-            title=edit.label,
-            keywords=[],
-            segment_ids=[],
-            contribution_ids=[],
-            representatives=[],
-            n_contributions=0,
-            n_participants=0,
-            cohesion=0.0,
-        )
-        _set_members(s, sec, t, [i for i in t.segment_ids if i not in set(moving)], config, vectors)
-        sec.themes.append(new)
-        _set_members(s, sec, new, moving, config, vectors)
-    elif isinstance(edit, MoveContributions):
-        moving = _segments_of(s, edit.contribution_ids)
-        excluded = {e.contribution_id for e in s.excluded} & set(edit.contribution_ids)
-        if excluded:
-            raise EditError(f"excluded contributions cannot be moved: {sorted(excluded)[:5]}")
-        if edit.to_theme_id is not None:
-            sec, target = _section_of_theme(s, edit.to_theme_id)
-            if target.parent_id is not None:
-                raise EditError("move into a top-level theme")
-        else:
-            sec = next(
-                x
-                for x in s.sections
-                if set(moving) & ({i for t in x.themes for i in t.segment_ids} | set(x.unassigned_segment_ids))
-            )
-        in_section = {i for t in sec.themes for i in t.segment_ids} | set(sec.unassigned_segment_ids)
-        if not set(moving) <= in_section:
-            raise EditError("contributions can move only within their own question's section")
-        _take_out(s, sec, set(moving), config, vectors)
-        if edit.to_theme_id is None:
-            sec.unassigned_segment_ids += moving
-        else:
-            target = next(x for x in sec.themes if x.id == edit.to_theme_id)
-            _set_members(s, sec, target, target.segment_ids + moving, config, vectors)
-        _drop_empty(sec)
-    elif isinstance(edit, MarkMinority):
-        segs = _segments_of(s, edit.contribution_ids)
-        sec = next(
-            (
-                x
-                for x in s.sections
-                if set(segs) & ({i for t in x.themes for i in t.segment_ids} | set(x.unassigned_segment_ids))
-            ),
-            None,
-        )
-        if sec is None:
-            raise EditError("excluded contributions cannot be marked")
-        n = 1 + sum(v.kind == "marked_by_reviewer" for x in s.sections for v in x.minority_views)
-        sec.minority_views.append(
-            MinorityView(
-                id=f"r{n}",
-                kind="marked_by_reviewer",
-                contribution_ids=list(dict.fromkeys(edit.contribution_ids)),
-                segment_ids=segs,
-                reason=edit.reason,
-            )
-        )
-    elif isinstance(edit, UnmarkMinority):
-        for sec in s.sections:
-            before = len(sec.minority_views)
-            sec.minority_views = [v for v in sec.minority_views if v.id != edit.view_id]
-            if len(sec.minority_views) < before:
-                break
-        else:
-            raise EditError(f"no minority view {edit.view_id!r}")
-    elif isinstance(edit, ReviewSentence):
-        if edit.section >= len(s.sections):
-            raise EditError(f"no section {edit.section}")
-        summary = next((x for x in s.sections[edit.section].summaries if x.scope == edit.scope), None)
-        index = sentence_index(summary, edit)
-        sentence = summary.sentences[index]
-        update: dict = {}
-        if edit.status is not None:
-            update["status"] = edit.status
-        if edit.text is not None and edit.text != sentence.text:
-            support = vectors.support(edit.text, [c.quote for c in sentence.citations])
-            if support < config.min_support:
-                raise EditError(
-                    f"the new wording is not supported by what the sentence cites (similarity {support:.2f} < "
-                    f"{config.min_support}); keep closer to the cited contributions"
-                )
-            judged = judge(edit.text, [c.quote for c in sentence.citations])
-            update.update(
-                text=edit.text,
-                kind="drafted",
-                support=round(support, 4),
-                original_text=sentence.original_text or sentence.text,
-                judged=judged,
-                drafted_by=None,
-            )
-        summary.sentences[index] = sentence.model_copy(update=update)
-    elif isinstance(edit, CodeContributions):
-        _code(s, edit)
-    elif isinstance(edit, RevertToRevision):
-        raise EditError("returning to a revision needs the run's history: the service applies it")
+    APPLY[type(edit)](s, edit, _Context(config, vectors, judge))
     if not isinstance(edit, ReviewSentence | CodeContributions):
         for sec in s.sections:
             _rewrite_section(s, sec, config)

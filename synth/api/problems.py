@@ -31,6 +31,17 @@ def problem_response(request: Request, status: int, title: str, detail: str, **e
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
+def invalid(errors: list[dict], prefix: tuple = ()) -> Problem:
+    """A 422 problem from pydantic's errors: each with its location (under `prefix`), message and type, and
+    the first five in the detail. The one formatter for request bodies, uploads and run settings."""
+    listed = [
+        {"location": [*prefix, *e.get("loc", ())], "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+    where = "; ".join(f"{'.'.join(str(x) for x in e['location'])}: {e['message']}" for e in listed[:5])
+    return Problem(422, "Invalid request", where or "the request is not valid", errors=listed)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -38,12 +49,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"location": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        where = "; ".join(f"{'.'.join(str(x) for x in e['location'])}: {e['message']}" for e in errors[:5])
-        return problem_response(request, 422, "Invalid request", where or "the request is not valid", errors=errors)
+        problem = invalid(list(exc.errors()))
+        return problem_response(request, 422, problem.title, problem.detail, **problem.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -57,7 +57,7 @@ from synth.api.models import (
     WebhooksIn,
     WebhooksOut,
 )
-from synth.api.problems import Problem
+from synth.api.problems import Problem, invalid
 from synth.diff import RunDiff, diff
 from synth.edits import Edit, describe
 from synth.formats import ColumnMap, InputError, LoadedInput, load_uploaded, preview_uploaded
@@ -208,9 +208,7 @@ def _parse_json_upload(body: bytes) -> LoadedInput:
     try:
         parsed = ContributionsIn.model_validate_json(body)
     except ValidationError as exc:
-        errors = [{"location": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in exc.errors()]
-        where = "; ".join(f"{'.'.join(str(x) for x in e['location'])}: {e['message']}" for e in errors[:5])
-        raise Problem(422, "Invalid request", where, errors=errors) from None
+        raise invalid(exc.errors()) from None
     seen: dict[str, int] = {}
     for i, c in enumerate(parsed.contributions):
         if c.id in seen:
@@ -410,9 +408,7 @@ def start_run(
             s, project_id, overrides, who.actor, limits(request), earlier, codes, callback_url=body.callback_url
         )
     except ValidationError as exc:
-        errors = [{"location": ["config", *e["loc"]], "message": e["msg"]} for e in exc.errors()]
-        where = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors[:5])
-        raise Problem(422, "Invalid request", where, errors=errors) from None
+        raise invalid(exc.errors(), ("config",)) from None
     response.headers["Location"] = f"/v1/projects/{project_id}/runs/{run.id}"
     tasks.add_task(request.app.state.wake)  # after the response, so after the commit: the worker sees the run
     return _run_out(run)
