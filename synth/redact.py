@@ -51,9 +51,9 @@ def _cites_erased(node: dict, ids: set[str]) -> bool:
 
 
 def _walk(node: Any, ids: set[str], quotes: set[str], rewrite: Any) -> Any:
-    """Mask erased citations' quotes (collecting them), then rewrite every other string with `rewrite`; a
-    string of an object that cites an erased contribution and lies within one of its quotes (a label cut from
-    the title) is masked whole."""
+    """Mask erased citations' quotes (collecting them), then rewrite the free text of objects that cite an
+    erased contribution or cite nothing with `rewrite`; a string of an object that cites an erased
+    contribution and lies within one of its quotes (a label cut from the title) is masked whole."""
     if isinstance(node, list):
         return [_walk(x, ids, quotes, rewrite) for x in node]
     if not isinstance(node, dict):
@@ -64,8 +64,11 @@ def _walk(node: Any, ids: set[str], quotes: set[str], rewrite: Any) -> Any:
             node["quote"] = mask(node["quote"])
         return node
     own = _cites_erased(node, ids)
+    # text that cites its sources is rewritten only if one of them is erased: a sentence quoting someone else
+    # who said the same words keeps them
+    cites = any(node.get(k) for k in ("citations", "title_citation", "statement_citation", "quotes"))
     for key, value in node.items():
-        if isinstance(value, str) and key in TEXT_KEYS:
+        if isinstance(value, str) and key in TEXT_KEYS and (own or not cites):
             masked = rewrite(value)
             if isinstance(masked, str):
                 node[key] = masked

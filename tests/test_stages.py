@@ -785,11 +785,6 @@ def test_redaction_masks_only_the_erased_words_and_every_citation_resolves(small
     assert out.metadata.redactions[-1].contribution_ids == ["u1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact() masks an erased sentence wherever its words appear in section text, so a summary sentence "
-    "quoting only another contribution that says the same words loses them (synth/redact.py _mask_within)",
-)
 def test_redaction_leaves_a_sentence_quoting_someone_else_alone(small_run: Synthesis) -> None:
     s = small_run.model_copy(deep=True)
     theirs = next(

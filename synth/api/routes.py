@@ -644,17 +644,7 @@ def edit(project_id: str, run_id: str, body: Edit, s: DB, who: Caller = CAN_EDIT
 
 
 def _audit_out(e) -> AuditOut:  # noqa: ANN001 - AuditEvent
-    return AuditOut(
-        seq=e.seq,
-        at=e.at,
-        actor=e.actor,
-        action=e.action,
-        target=e.target,
-        before=e.before,
-        after=e.after,
-        prev_hash=e.prev_hash,
-        hash=e.hash,
-    )
+    return AuditOut.model_validate(e, from_attributes=True)
 
 
 @router.get("/projects/{project_id}/audit", response_model=Page[AuditOut], tags=["audit"])

@@ -23,6 +23,17 @@ from synth.store.models import (
     WebSession,
 )
 
+
+def _after_row(s: Session, q, model: type, after: str | None):  # noqa: ANN001, ANN202 - a Select
+    """Keyset paging on (created_at, id): the rows after the one whose id is `after`."""
+    if after is None:
+        return q
+    last = s.get(model, after)
+    if last is None:
+        return q
+    return q.where((model.created_at > last.created_at) | ((model.created_at == last.created_at) & (model.id > after)))
+
+
 # --- projects and keys ------------------------------------------------------------------------------
 
 
@@ -38,13 +49,7 @@ def projects(s: Session, only: str | None, after: str | None = None, limit: int 
     q = select(Project).order_by(Project.created_at, Project.id)
     if only is not None:
         q = q.where(Project.id == only)
-    if after is not None:
-        last = s.get(Project, after)
-        if last is not None:
-            q = q.where(
-                (Project.created_at > last.created_at)
-                | ((Project.created_at == last.created_at) & (Project.id > after))
-            )
+    q = _after_row(s, q, Project, after)
     return list(s.scalars(q.limit(limit)))
 
 
@@ -62,12 +67,7 @@ def key(s: Session, project_id: str, key_id: str) -> ApiKey:
 def keys(s: Session, project_id: str, after: str | None = None, limit: int | None = None) -> list[ApiKey]:
     project(s, project_id)
     q = select(ApiKey).where(ApiKey.project_id == project_id).order_by(ApiKey.created_at, ApiKey.id)
-    if after is not None:
-        last = s.get(ApiKey, after)
-        if last is not None:
-            q = q.where(
-                (ApiKey.created_at > last.created_at) | ((ApiKey.created_at == last.created_at) & (ApiKey.id > after))
-            )
+    q = _after_row(s, q, ApiKey, after)
     return list(s.scalars(q.limit(limit)))
 
 
@@ -143,10 +143,7 @@ def run(s: Session, project_id: str, run_id: str) -> Run:
 def runs(s: Session, project_id: str, after: str | None = None, limit: int | None = None) -> list[Run]:
     project(s, project_id)
     q = select(Run).where(Run.project_id == project_id).order_by(Run.created_at, Run.id)
-    if after is not None:
-        last = s.get(Run, after)
-        if last is not None:
-            q = q.where((Run.created_at > last.created_at) | ((Run.created_at == last.created_at) & (Run.id > after)))
+    q = _after_row(s, q, Run, after)
     return list(s.scalars(q.limit(limit)))
 
 
@@ -233,13 +230,7 @@ def due_deliveries(s: Session, at: datetime, limit: int) -> list[WebhookDelivery
 def deliveries(s: Session, run_id: str, after: str | None = None, limit: int | None = None) -> list[WebhookDelivery]:
     q = select(WebhookDelivery).where(WebhookDelivery.run_id == run_id)
     q = q.order_by(WebhookDelivery.created_at, WebhookDelivery.id)
-    if after is not None:
-        last = s.get(WebhookDelivery, after)
-        if last is not None:
-            q = q.where(
-                (WebhookDelivery.created_at > last.created_at)
-                | ((WebhookDelivery.created_at == last.created_at) & (WebhookDelivery.id > after))
-            )
+    q = _after_row(s, q, WebhookDelivery, after)
     return list(s.scalars(q.limit(limit)))
 
 
