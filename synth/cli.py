@@ -13,7 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 app = typer.Typer(
-    help="Traceable synthesis of citizens' assembly and consultation contributions.", no_args_is_help=True
+    help="Traceable synthesis of citizens' assembly and consultation contributions.\n\n"
+    "Where things live: models are Python packages (`synth models` lists and verifies them; nothing is "
+    "downloaded); the server's database is $SYNTH_DATABASE_URL, else SQLite in $SYNTH_DATA_DIR (default "
+    "~/.local/share/synth/synth.db); the embedding cache is $SYNTH_CACHE_DIR (default ~/.cache/synth); the audit "
+    "key is $SYNTH_AUDIT_KEY, else ~/.config/synth/audit.key. Start with `synth run FILE --out DIR`, or "
+    "`synth create-key --role admin` then `synth serve`.",
+    no_args_is_help=True,
 )
 err = Console(stderr=True)
 
@@ -204,7 +210,7 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers_in_process: Annotated[bool, typer.Option(help="Run synthesis jobs in this process.")] = True,
 ) -> None:
-    """Serve the HTTP API (and run queued syntheses). Database: $SYNTH_DATABASE_URL (default sqlite:///synth.db)."""
+    """Serve the HTTP API (and run queued syntheses). Database: $SYNTH_DATABASE_URL (default: SQLite in ~/.local/share/synth)."""
     import uvicorn
 
     from synth.app import create_app

@@ -22,6 +22,7 @@ TEST_STATE = Path(__file__).resolve().parent.parent / ".cache" / "test"
 os.environ["SYNTH_CACHE_DIR"] = str(TEST_STATE / "synth")
 os.environ["SYNTH_AUDIT_KEY_FILE"] = str(TEST_STATE / "audit.key")
 os.environ.pop("SYNTH_AUDIT_KEY", None)  # the key file above, not a server's key from the environment
+os.environ["SYNTH_DATA_DIR"] = str(TEST_STATE / "data")  # a default SQLite database, never in ~
 
 import pytest
 import uvicorn

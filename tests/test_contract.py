@@ -257,3 +257,17 @@ def test_no_response_names_a_server_path(api: TestClient) -> None:
     pid, keys = make_project(api, "Paths")
     report = upload_polis(api, pid, keys["platform"])
     assert tempfile.gettempdir() not in json.dumps(report) and "/tmp" not in json.dumps(report)
+
+
+def test_default_database_lives_in_the_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pip install synth` then `synth serve` anywhere: the database is in one known folder, not the cwd."""
+    from synth.store import database_url
+
+    monkeypatch.delenv("SYNTH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("SYNTH_DATA_DIR", str(tmp_path / "data"))
+    assert database_url() == f"sqlite:///{tmp_path / 'data' / 'synth.db'}" and (tmp_path / "data").is_dir()
+    monkeypatch.delenv("SYNTH_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert database_url() == f"sqlite:///{tmp_path / 'xdg' / 'synth' / 'synth.db'}"
+    monkeypatch.setenv("SYNTH_DATABASE_URL", "postgresql://db.example/synth")
+    assert database_url() == "postgresql://db.example/synth"

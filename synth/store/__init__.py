@@ -13,8 +13,21 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def default_data_dir() -> Path:
+    """Where a server keeps its SQLite database by default: ``$SYNTH_DATA_DIR``, else ``$XDG_DATA_HOME/synth``,
+    else ``~/.local/share/synth`` (never the folder the command happened to start in)."""
+    if os.environ.get("SYNTH_DATA_DIR"):
+        return Path(os.environ["SYNTH_DATA_DIR"])
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "synth"
+
+
 def database_url() -> str:
-    return os.environ.get("SYNTH_DATABASE_URL", "sqlite:///synth.db")
+    """$SYNTH_DATABASE_URL (sqlite:///path or postgresql://...), else SQLite in default_data_dir()."""
+    if os.environ.get("SYNTH_DATABASE_URL"):
+        return os.environ["SYNTH_DATABASE_URL"]
+    folder = default_data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'synth.db'}"
 
 
 def make_engine(url: str | None = None) -> Engine:
