@@ -210,7 +210,8 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers_in_process: Annotated[bool, typer.Option(help="Run synthesis jobs in this process.")] = True,
 ) -> None:
-    """Serve the HTTP API (and run queued syntheses). Database: $SYNTH_DATABASE_URL (default: SQLite in ~/.local/share/synth)."""
+    """Serve the HTTP API (and run queued syntheses). Database: $SYNTH_DATABASE_URL (default: SQLite in
+    ~/.local/share/synth)."""
     import uvicorn
 
     from synth.app import create_app
