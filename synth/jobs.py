@@ -15,14 +15,13 @@ import threading
 import traceback
 from datetime import timedelta
 
-from sqlalchemy import select, update
-
 from synth.config import SynthConfig
 from synth.incremental import extend
 from synth.pipeline import RunResult
 from synth.pipeline import run as run_pipeline
 from synth.schema import Code
 from synth.service import audit, earlier_result, snapshot_input
+from synth.service import repository as repo
 from synth.service.webhooks import deliver_due, on_run_end
 from synth.store import Database
 from synth.store.models import Result, Run, now
@@ -58,10 +57,7 @@ class Worker:
         cutoff = now() - timedelta(seconds=self.stale_after)
         n = 0
         with self.db.session() as s:
-            stale = (
-                select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff).with_for_update(skip_locked=True)
-            )
-            for r in s.scalars(stale):
+            for r in repo.stale_runs(s, cutoff):
                 n += 1
                 if r.cancel_requested:  # asked to stop, then its worker died: it stays stopped
                     r.status, r.finished_at = "cancelled", now()
@@ -87,14 +83,8 @@ class Worker:
 
     def claim(self) -> str | None:
         with self.db.session() as s:
-            candidates = s.scalars(select(Run.id).where(Run.status == "queued").order_by(Run.created_at).limit(5))
-            for run_id in list(candidates):
-                taken = s.execute(
-                    update(Run)
-                    .where(Run.id == run_id, Run.status == "queued")
-                    .values(status="running", worker_id=self.id, heartbeat_at=now(), attempts=Run.attempts + 1)
-                ).rowcount
-                if taken == 1:
+            for run_id in repo.queued_run_ids(s, 5):
+                if repo.take_run(s, run_id, self.id):
                     return run_id
         return None
 
@@ -172,7 +162,7 @@ class Worker:
         """Store the outcome only if the run is still this worker's and nobody asked to cancel it, in one
         transaction with the row locked: a cancel that arrives during the last stage wins over success."""
         with self.db.session() as s:
-            r = s.scalar(select(Run).where(Run.id == run_id).with_for_update())
+            r = repo.run_for_update(s, run_id)
             if r is None or r.worker_id != self.id or r.status != "running":
                 log.warning("run %s is no longer this worker's; outcome %s dropped", run_id, status)
                 return

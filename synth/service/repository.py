@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from synth.service.errors import NotFound
@@ -21,6 +21,7 @@ from synth.store.models import (
     Run,
     WebhookDelivery,
     WebSession,
+    now,
 )
 
 
@@ -145,6 +146,30 @@ def runs(s: Session, project_id: str, after: str | None = None, limit: int | Non
     q = select(Run).where(Run.project_id == project_id).order_by(Run.created_at, Run.id)
     q = _after_row(s, q, Run, after)
     return list(s.scalars(q.limit(limit)))
+
+
+def stale_runs(s: Session, cutoff: datetime) -> list[Run]:
+    """Runs 'running' whose worker stopped heartbeating, locked (rows another worker holds are skipped)."""
+    q = select(Run).where(Run.status == "running", Run.heartbeat_at < cutoff).with_for_update(skip_locked=True)
+    return list(s.scalars(q))
+
+
+def queued_run_ids(s: Session, limit: int) -> list[str]:
+    return list(s.scalars(select(Run.id).where(Run.status == "queued").order_by(Run.created_at).limit(limit)))
+
+
+def take_run(s: Session, run_id: str, worker_id: str) -> bool:
+    """Claim a queued run for a worker; False if another worker took it first (a conditional update)."""
+    taken = s.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "queued")
+        .values(status="running", worker_id=worker_id, heartbeat_at=now(), attempts=Run.attempts + 1)
+    ).rowcount
+    return taken == 1
+
+
+def run_for_update(s: Session, run_id: str) -> Run | None:
+    return s.scalar(select(Run).where(Run.id == run_id).with_for_update())
 
 
 def count_runs(s: Session, project_id: str, statuses: tuple[str, ...] | None = None) -> int:
