@@ -6,8 +6,11 @@ One file per model (named by its weights' hash), so results of one model are nev
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def text_key(text: str, salt: str = "") -> str:
@@ -47,3 +50,21 @@ class Cache:
             return 0
         with self.conn:
             return sum(self.conn.execute(f"DELETE FROM {self.table} WHERE key = ?", (k,)).rowcount for k in keys)
+
+
+def remembered(cache_dir: Path | None, table: str, parts: list[str], compute: Callable[[], Any]) -> Any:
+    """compute() once per distinct input: kept as JSON under the sha256 of `parts` (the function's whole input,
+    its version included). For the pure steps a re-run would otherwise repeat (duplicate search, shared names)."""
+    if cache_dir is None:
+        return compute()
+    store = Cache(cache_dir, "v1", table)
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part.encode("utf-8")).digest())
+    key = digest.hexdigest()
+    found = store.get([key]).get(key)
+    if found is not None:
+        return json.loads(found)
+    value = compute()
+    store.put({key: json.dumps(value).encode("utf-8")})
+    return json.loads(json.dumps(value))  # the same types whether computed or read back

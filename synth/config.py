@@ -61,6 +61,12 @@ class SynthConfig(BaseModel):
         "what is said; 0 turns it off.",
     )
     batch_size: int = Field(64, ge=1, le=1024, description="Encoder batch size; 64 was fastest on 2 CPU cores.")
+    encoder: Literal["onnx", "onnx-int8", "torch"] = Field(
+        "onnx",
+        description="How the packaged MiniLM runs: onnx (default; ONNX Runtime, fp32, 1.6x PyTorch's speed here, "
+        "the same vectors), onnx-int8 (3.3x, but a text's vector depends on its batch), torch "
+        "(sentence-transformers). See synth.pipeline.encoder.",
+    )
 
     # cluster
     clusterer: Literal["graph", "umap-hdbscan"] = Field(

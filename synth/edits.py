@@ -38,9 +38,9 @@ class Vectors:
         self._known: dict[str, np.ndarray] = {}
 
     @classmethod
-    def packaged(cls, cache_dir: Path | None) -> Vectors:
+    def packaged(cls, cache_dir: Path | None, runtime: str = "onnx") -> Vectors:
         """The packaged encoder, with the on-disk embedding cache (the texts a run embedded are hits)."""
-        return cls(lambda texts: embed_texts(texts, cache_dir))
+        return cls(lambda texts: embed_texts(texts, cache_dir, runtime=runtime))
 
     def of(self, texts: list[str]) -> np.ndarray:
         keys = [normalise(x) for x in texts]
@@ -467,7 +467,7 @@ def apply_edit(
     and new wording (default: the packaged encoder, a fresh Vectors each call); `judge` checks a reviewer's
     wording of a drafted run (default: the run's language model, if it has one)."""
     config = config or SynthConfig()
-    vectors = vectors or Vectors.packaged(default_cache_dir())
+    vectors = vectors or Vectors.packaged(default_cache_dir(), config.encoder)
     judge = judge or (lambda text, quotes: _judge_rewording(text, quotes, config))
     s = synthesis.model_copy(deep=True)
     APPLY[type(edit)](s, edit, _Context(config, vectors, judge))

@@ -66,7 +66,7 @@ def extend(
     laps("prepare")
     vectors = embed_prepared(prepared, config, cache, progress)
     laps("embed")
-    passages = Vectors.packaged(cache)
+    passages = Vectors.packaged(cache, config.encoder)
 
     s = previous.model_copy(deep=True)
     s.contributions, s.segments, s.excluded = prepared.contributions, prepared.segments, prepared.excluded
@@ -79,7 +79,7 @@ def extend(
         )
         laps("cluster")
     s.sections = sections + list(by_question.values())
-    s.metadata = metadata(loaded, config).model_copy(
+    s.metadata = metadata(loaded, config, cache).model_copy(
         update={
             "extends": Extends(
                 synthesis_sha256=hashlib.sha256(previous.model_dump_json().encode()).hexdigest(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+from pathlib import Path
 
 from synth.config import SynthConfig
 from synth.formats import LoadedInput
@@ -23,12 +24,15 @@ LIBRARIES = (
 )
 
 
-def metadata(loaded: LoadedInput, config: SynthConfig) -> RunMetadata:
+def metadata(loaded: LoadedInput, config: SynthConfig, cache_dir: Path | None = None) -> RunMetadata:
+    """What made the result: input hash, settings, models (with the encoder's runtime and file hash)."""
+    from synth.pipeline.encoder import describe
+
     return RunMetadata(
         synth_version=importlib.metadata.version("synth"),
         input_sha256=loaded.sha256,
         config=config.model_dump(mode="json"),
-        embedding_model=info("embedding"),
+        embedding_model=info("embedding").model_copy(update={"runtime": describe(config.encoder, cache_dir)}),
         nlp_model=info("nlp"),
         seed=config.seed,
         libraries={name: importlib.metadata.version(name) for name in LIBRARIES},

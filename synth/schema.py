@@ -309,6 +309,9 @@ class ModelInfo(_Model):
     package: str
     version: str
     sha256: str
+    runtime: str | None = Field(
+        None, exclude_if=_empty, description="How it ran: the runtime, its version and the exported file's sha256."
+    )
 
 
 class Extends(_Model):

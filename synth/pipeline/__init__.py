@@ -58,8 +58,9 @@ def embed_prepared(
         [s.text for s in prepared.segments],
         [by_id[s.contribution_id].question for s in prepared.segments],
         config.shared_phrase_share,
+        cache,
     )
-    return embed_texts(texts, cache, config.batch_size, progress)
+    return embed_texts(texts, cache, config.batch_size, progress, config.encoder)
 
 
 def section_data(
@@ -81,7 +82,10 @@ def section_data(
                 contributions=by_id,
                 duplicates=prepared.duplicates,
                 lemmas=prepared.lemmas,
-                embed=lambda texts: embed_texts([normalise(x) for x in texts], cache, config.batch_size),
+                cache=cache,
+                embed=lambda texts: embed_texts(
+                    [normalise(x) for x in texts], cache, config.batch_size, runtime=config.encoder
+                ),
             )
         )
     return out
@@ -92,7 +96,7 @@ def build_section(
 ) -> Section:
     """One question's themes, minority views, summaries and breakdowns (and its coding against `codebook`, when
     one is given); `lap(stage)` after each stage."""
-    clustering = cluster(data.vectors, config)
+    clustering = cluster(data.vectors, config, data.cache)
     lap("cluster")
     themes = label_themes(data, clustering, config)
     lap("label")
@@ -146,7 +150,7 @@ def run(
             progress("sections", q_no, len(all_data))
 
     synthesis = Synthesis(
-        metadata=metadata(loaded, config),
+        metadata=metadata(loaded, config, cache),
         contributions=prepared.contributions,
         segments=prepared.segments,
         sections=sections,

@@ -1,30 +1,22 @@
 """Embed: segment texts to unit vectors with the packaged all-MiniLM-L6-v2, cached on disk.
 
-The cache is keyed by the weights' sha256 and the text's sha256, so a re-run, or a run that shares
-texts with an earlier one, does not embed them again; a different model never reads another's vectors.
+The cache is keyed by the weights' sha256 (with the runtime, synth.pipeline.encoder) and the text's sha256, so
+a re-run, or a run that shares texts with an earlier one, does not embed them again; a different model or
+runtime never reads another's vectors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 
 from synth.cache import Cache, text_key
-from synth.models import model_dir, weights_sha256
+from synth.pipeline.encoder import cache_key, encoder
 
 Progress = Callable[[str, int, int], None]
 DIM = 384
-
-
-@cache
-def load_encoder():  # noqa: ANN201 - SentenceTransformer
-    """The encoder from its site-packages folder; HF_HUB_OFFLINE is set by synth.models."""
-    from sentence_transformers import SentenceTransformer
-
-    return SentenceTransformer(str(model_dir("embedding")), device="cpu")
 
 
 def embed_texts(
@@ -32,20 +24,21 @@ def embed_texts(
     cache_dir: Path | None,
     batch_size: int = 64,
     progress: Progress | None = None,
+    runtime: str = "onnx",
 ) -> np.ndarray:
     """Unit-length float32 vectors for texts, in order. Each distinct text is embedded once, ever."""
-    store = Cache(cache_dir, weights_sha256("embedding"), "embeddings")
+    store = Cache(cache_dir, cache_key(runtime), "embeddings")
     keys = [text_key(t) for t in texts]
     known = {k: np.frombuffer(v, dtype=np.float32) for k, v in store.get(sorted(set(keys))).items()}
     # Sorted by length (then text): batches hold texts of like length, so little padding, and depend only
     # on the set of new texts, not on their order.
     todo = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known}, key=lambda t: (len(t), t))
     if todo:
-        encoder = load_encoder()
+        encode = encoder(runtime, cache_dir)
         step = max(batch_size * 4, 256)
         for lo in range(0, len(todo), step):
             chunk = todo[lo : lo + step]
-            vecs = encoder.encode(chunk, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+            vecs = encode(chunk, batch_size)
             fresh = {text_key(t): v.astype(np.float32) for t, v in zip(chunk, vecs, strict=True)}
             store.put({k: v.tobytes() for k, v in fresh.items()})
             known.update(fresh)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
@@ -109,6 +110,7 @@ class SectionData:
     duplicates: dict[str, list[str]]
     lemmas: dict[str, str]
     embed: Callable[[list[str]], np.ndarray] | None = None  # the run's model and cache (titles); None: unused
+    cache: Path | None = None  # the run's cache folder (spaCy's analysis of titles)
 
     def participant(self, contribution_id: str) -> str:
         """A contribution with no participant id counts as its own participant."""
@@ -195,6 +197,17 @@ def label_themes(data: SectionData, clustering, config) -> list:  # noqa: ANN001
         all_groups,
         taken,
     )
+    groups = []
+    for c in range(k):
+        members = labels == c
+        groups.append(np.flatnonzero(members))
+        groups += [np.flatnonzero(members & (subs == s)) for s in range(int(subs[members].max()) + 1)]
+    if data.embed is not None:  # every theme's title candidates in one batch: then each title reads the cache
+        from synth.pipeline.titles import texts_to_embed
+
+        data.embed(
+            [x for idx in groups for x in texts_to_embed([data.segments[i].text for i in idx], data.vectors[idx])]
+        )
     themes = []
     for c in range(k):
         tid = f"{data.prefix}t{c + 1}"
@@ -202,17 +215,17 @@ def label_themes(data: SectionData, clustering, config) -> list:  # noqa: ANN001
         members = labels == c
         for s in range(int(subs[members].max()) + 1 if members.any() else 0):
             themes.append(build_theme(data, np.flatnonzero(members & (subs == s)), f"{tid}.{s + 1}", tid, *args))
-    return label_from_titles(themes, model.common_terms())
+    return label_from_titles(themes, model.common_terms(), data.cache)
 
 
-def label_from_titles(themes: list, common: set[str]):  # noqa: ANN001, ANN201 - list[Theme]
+def label_from_titles(themes: list, common: set[str], cache: Path | None = None):  # noqa: ANN001, ANN201
     """Each theme's chart label: the noun phrase of its title that carries its keywords, distinct within the
     section; top-level themes choose first."""
-    from synth.pipeline.prepare import load_nlp
+    from synth.pipeline.prepare import title_phrases
     from synth.pipeline.titles import choose_label
 
     order = sorted(range(len(themes)), key=lambda i: (themes[i].parent_id is not None, i))
-    docs = list(load_nlp().pipe([t.title for t in themes], batch_size=64))
+    phrases = title_phrases([t.title for t in themes], cache)
     taken: set[str] = set()
-    labels = {i: choose_label(docs[i], themes[i].keywords, common, taken) for i in order}
+    labels = {i: choose_label(themes[i].title, phrases[i], themes[i].keywords, common, taken) for i in order}
     return [t.model_copy(update={"label": labels[i]}) for i, t in enumerate(themes)]

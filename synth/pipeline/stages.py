@@ -11,6 +11,7 @@ views) is shared.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -25,7 +26,7 @@ class Clusterer(Protocol):
 
     coords: np.ndarray
 
-    def fit(self, vectors: np.ndarray, config: SynthConfig) -> None: ...
+    def fit(self, vectors: np.ndarray, config: SynthConfig, cache_dir: Path | None = None) -> None: ...
 
     def themes(self, idx: np.ndarray, smallest: int, top: bool) -> np.ndarray: ...
 
@@ -36,14 +37,14 @@ class GraphClusterer:
     """Louvain communities of the shared-nearest-neighbour graph, cut to mutual-neighbour groups (the default:
     deterministic, no random numbers)."""
 
-    def fit(self, vectors: np.ndarray, config: SynthConfig) -> None:
+    def fit(self, vectors: np.ndarray, config: SynthConfig, cache_dir: Path | None = None) -> None:
         self.vectors = self.coords = vectors
-        self.config = config
+        self.config, self.cache_dir = config, cache_dir
 
     def themes(self, idx: np.ndarray, smallest: int, top: bool) -> np.ndarray:
         from synth.pipeline.cluster import communities
 
-        return communities(self.vectors[idx], self.config, smallest)
+        return communities(self.vectors[idx], self.config, smallest, self.cache_dir if top else None)
 
     def parameters(self, n: int) -> dict[str, float | int | str]:
         return {"graph_neighbors": self.config.graph_neighbors, "resolution": round(self.config.resolution_for(n), 4)}
@@ -52,7 +53,7 @@ class GraphClusterer:
 class UmapHdbscanClusterer:
     """UMAP to a few dimensions (seeded), then HDBSCAN: BERTopic's recipe, kept for comparison."""
 
-    def fit(self, vectors: np.ndarray, config: SynthConfig) -> None:
+    def fit(self, vectors: np.ndarray, config: SynthConfig, cache_dir: Path | None = None) -> None:
         from synth.pipeline.cluster import reduce
 
         self.coords = reduce(vectors, config)

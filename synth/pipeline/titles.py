@@ -152,6 +152,39 @@ def _shown(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
+def _candidates(
+    texts: list[str], vectors: np.ndarray, consider: int, clause_members: int, clauses: bool
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, tuple[int, int]]], list[tuple[int, tuple[int, int]]]]:
+    """(centre, centrality, candidate spans, the spans whose words differ from their whole member)."""
+    centre = vectors.mean(axis=0)
+    centre = centre / (np.linalg.norm(centre) or 1.0)
+    # rounded: the last bits of a float differ with the batch an embedding was computed in (cache warm or cold),
+    # and a title must not flip on them; ties go to the earlier member
+    centrality = np.round(vectors @ centre, 4)
+    order = np.lexsort((np.arange(len(texts)), -centrality))[:consider]
+    # clauses of the most central members only: each is a new text to embed (on a cold cache, 10k
+    # contributions' titles took 27 s with clauses of all 25 candidates)
+    candidates = [
+        (int(i), span)
+        for rank, i in enumerate(order)
+        for span in (candidate_spans(texts[i]) if clauses and rank < clause_members else [trim(texts[i])])
+    ]
+    candidates = [(i, span) for i, span in candidates if texts[i][slice(*span)]]
+    # what the title says once trimmed, not what the whole sentence said; a span with all the sentence's words
+    # (only punctuation or spaces dropped) says what the sentence says, and its vector is the member's own
+    cut = [(i, span) for i, span in candidates if _words(texts[i][slice(*span)]) != _words(texts[i])]
+    return centre, centrality, candidates, cut
+
+
+def texts_to_embed(texts: list[str], vectors: np.ndarray, consider: int = 25, clause_members: int = 8) -> list[str]:
+    """The trimmed candidates choose_title will embed for these members: embedded for all themes at once
+    first, in one batch sorted by length, they are cache hits when each theme's title is chosen."""
+    if not texts:
+        return []
+    _, _, _, cut = _candidates(texts, vectors, consider, clause_members, True)
+    return [texts[i][slice(*span)] for i, span in cut]
+
+
 def choose_title(
     texts: list[str],
     vectors: np.ndarray,
@@ -166,24 +199,8 @@ def choose_title(
     cut sentence can drift from the whole one (on ArgKP train this raised title cosine by 0.02)."""
     if not texts:
         return None
-    centre = vectors.mean(axis=0)
-    centre = centre / (np.linalg.norm(centre) or 1.0)
-    # rounded: the last bits of a float differ with the batch an embedding was computed in (cache warm or cold),
-    # and a title must not flip on them; ties go to the earlier member
-    centrality = np.round(vectors @ centre, 4)
-    order = np.lexsort((np.arange(len(texts)), -centrality))[:consider]
-    # clauses of the most central members only: each is a new text to embed (on a cold cache, 10k
-    # contributions' titles took 27 s with clauses of all 25 candidates)
-    candidates = [
-        (int(i), span)
-        for rank, i in enumerate(order)
-        for span in (candidate_spans(texts[i]) if embed and rank < clause_members else [trim(texts[i])])
-    ]
-    candidates = [(i, span) for i, span in candidates if texts[i][slice(*span)]]
+    centre, centrality, candidates, cut = _candidates(texts, vectors, consider, clause_members, embed is not None)
     said: dict[tuple[int, tuple[int, int]], float] = {}
-    # what the title says once trimmed, not what the whole sentence said; a span with all the sentence's words
-    # (only punctuation or spaces dropped) says what the sentence says, and its vector is the member's own
-    cut = [(i, span) for i, span in candidates if _words(texts[i][slice(*span)]) != _words(texts[i])]
     if embed is not None and cut:
         vecs = embed([texts[i][slice(*span)] for i, span in cut])
         said = {key: round(float(v @ centre), 4) for key, v in zip(cut, vecs, strict=True)}
@@ -235,28 +252,37 @@ def _key(phrase: str) -> str:
     return re.sub(r"s\b", "", phrase.lower())
 
 
-def choose_label(doc, keywords: list[str], common: set[str], taken: set[str]) -> str:  # noqa: ANN001 - Doc
+def phrase_candidates(doc) -> list[tuple[int, int, list[str]]]:  # noqa: ANN001 - spaCy Doc
+    """Each noun phrase of a title as (start, end, lowercased lemmas): all choose_label needs of spaCy's
+    analysis, small enough to cache, so a re-run labels without loading spaCy."""
+    out = []
+    for start, end in noun_phrases(doc):
+        span = doc.char_span(start, end)
+        if span is not None:
+            out.append((start, end, [tok.lemma_.lower() for tok in span]))
+    return out
+
+
+def choose_label(
+    text: str, candidates: list[tuple[int, int, list[str]]], keywords: list[str], common: set[str], taken: set[str]
+) -> str:
     """The title's noun phrase that best carries the theme's own keywords (lemmas), e.g. 'Freedom of
     expression'. Phrases made only of words shared by much of the section (the motion's own words) and generic
     nouns ('lot', 'people') do not count, and a label already used in the section is not reused: then the
     title's opening words serve."""
     rank = {k: len(keywords) - n for n, k in enumerate(keywords) if k not in common}
     scored: list[tuple[float, int, str]] = []
-    for start, end in noun_phrases(doc):
-        span = doc.char_span(start, end)
-        if span is None:
-            continue
-        lemmas = [tok.lemma_.lower() for tok in span]
+    for start, end, lemmas in candidates:
         if all(w in common or w in _GENERIC for w in lemmas):
             continue
         grams = set(lemmas) | {" ".join(p) for p in zip(lemmas, lemmas[1:], strict=False)}
         score = sum(rank.get(g, 0) for g in grams) + 0.5 - 0.2 * max(0, len(lemmas) - 3)
-        scored.append((score, -start, _shown(doc.text[start:end][:60])))
+        scored.append((score, -start, _shown(text[start:end][:60])))
     for _, _, phrase in sorted(scored, reverse=True):
         if _key(phrase) not in taken:
             taken.add(_key(phrase))
             return phrase
-    words = _words(doc.text)[:6]
+    words = _words(text)[:6]
     while len(words) > 2 and words[-1].lower() in _LOOSE_END:
         words.pop()
     fallback = _shown(" ".join(words)) if words else (_shown(keywords[0]) if keywords else "Miscellaneous")

@@ -65,9 +65,9 @@ def forget(run_id: str) -> None:
                 del cache._items[key]
 
 
-def run_vectors(run_id: str) -> Vectors:
+def run_vectors(run_id: str, runtime: str) -> Vectors:
     """One Vectors per run (its passages never change), so a run's edits embed each passage at most once."""
-    return _vectors.get_or_make(run_id, lambda: Vectors.packaged(default_cache_dir()))
+    return _vectors.get_or_make(run_id, lambda: Vectors.packaged(default_cache_dir(), runtime))
 
 
 def report_title(s: Session, project_id: str, run_id: str, revision: int) -> str:
@@ -97,7 +97,7 @@ def review(s: Session, project_id: str, run_id: str, edit: Edit, actor: str) -> 
         edit = edit.model_copy(update={"revision": target})
     else:
         config = SynthConfig(**repo.run(s, project_id, run_id).config)
-        updated = apply_edit(current, edit, config, run_vectors(run_id))
+        updated = apply_edit(current, edit, config, run_vectors(run_id, config.encoder))
     s.add(Result(run_id=run_id, revision=row.revision + 1, synthesis=updated.model_dump_json(), timings={}))
     audit(
         s,

@@ -54,7 +54,8 @@ def theme_map(s: Synthesis, width: int = 420, height: int = 300, most: int = 300
     colours = theme_colours(s)
     theme_of = {x: t.id for sec in s.sections for t in sec.themes if t.parent_id is None for x in t.segment_ids}
     title_of = {t.id: t.title or t.label for sec in s.sections for t in sec.themes if t.parent_id is None}
-    vecs = embed_texts([normalise(x.text) for x in segs], default_cache_dir())
+    runtime = str(s.metadata.config.get("encoder", "torch"))  # results made before the ONNX runtime: torch
+    vecs = embed_texts([normalise(x.text) for x in segs], default_cache_dir(), runtime=runtime)
     centred = vecs - vecs.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ vt[:2].T
