@@ -75,6 +75,15 @@ class SynthConfig(BaseModel):
         "the same themes when embeddings differ in their last bits. umap-hdbscan: the BERTopic-style pipeline "
         "(seeded; changes with the CPU). See eval/RESULTS.md, 'Stability'.",
     )
+    cluster_sample_above: int = Field(
+        30_000,
+        ge=100,
+        le=10_000_000,
+        description="A section with more passages than this is clustered on a deterministic sample of "
+        "`cluster_sample_size`, and the rest placed by the outlier rule (nearest theme, if as close as its "
+        "members): exact neighbour search grows with the square of the passages. See eval/RESULTS.md, 'Scale'.",
+    )
+    cluster_sample_size: int = Field(20_000, ge=100, le=10_000_000, description="See cluster_sample_above.")
     graph_neighbors: int = Field(
         15, ge=2, le=200, description="Neighbours per contribution in the graph (shared-neighbour weights)."
     )

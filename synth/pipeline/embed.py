@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.cache import Cache, text_key
+from synth.pipeline.distributed import ray_address
 from synth.pipeline.encoder import cache_key, encoder
 
 Progress = Callable[[str, int, int], None]
@@ -33,7 +34,16 @@ def embed_texts(
     # Sorted by length (then text): batches hold texts of like length, so little padding, and depend only
     # on the set of new texts, not on their order.
     todo = sorted({t for t, k in zip(texts, keys, strict=True) if k not in known}, key=lambda t: (len(t), t))
-    if todo:
+    address = ray_address()
+    if todo and address:
+        from synth.pipeline.distributed import embed_on_ray
+
+        fresh = {text_key(t): v for t, v in zip(todo, embed_on_ray(todo, batch_size, runtime, address), strict=True)}
+        store.put({k: v.tobytes() for k, v in fresh.items()})
+        known.update(fresh)
+        if progress:
+            progress("embed", len(todo), len(todo))
+    elif todo:
         encode = encoder(runtime, cache_dir)
         step = max(batch_size * 4, 256)
         for lo in range(0, len(todo), step):

@@ -31,6 +31,9 @@ Encode = Callable[[list[str], int], np.ndarray]
 
 
 def _threads() -> int:
+    """ONNX Runtime's threads: SYNTH_ENCODER_THREADS (a Ray actor uses 1), else the cores, at most 4."""
+    if os.environ.get("SYNTH_ENCODER_THREADS"):
+        return max(1, int(os.environ["SYNTH_ENCODER_THREADS"]))
     return max(1, min(4, os.cpu_count() or 1))
 
 
