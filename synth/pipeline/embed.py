@@ -23,7 +23,7 @@ DIM = 384
 def embed_texts(
     texts: list[str],
     cache_dir: Path | None,
-    batch_size: int = 64,
+    batch_size: int = 16,
     progress: Progress | None = None,
     runtime: str = "onnx",
 ) -> np.ndarray:
