@@ -210,7 +210,7 @@ def test_undo_button_on_the_run_page(api) -> None:  # noqa: ANN001
     assert "Undo the last edit" in page and "Return to revision" in page
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     after = api.post(f"/web/projects/{pid}/runs/{rid}/edit", data={"csrf": csrf, "action": "revert_to_revision"})
-    assert "Saved as revision 2." in after.text and "Renamed, then undone" not in after.text
+    assert "Undid the last edit." in after.text and "Renamed, then undone" not in after.text
 
 
 def test_map_colours_follow_theme_ids_across_a_merge(planted_run: RunResult) -> None:

@@ -476,7 +476,8 @@ def test_web_edit_never_redirects_off_site(api: TestClient) -> None:
     _web_sign_in(api, keys["facilitator"])
     base = f"/web/projects/{pid}/runs/{rid}"
     csrf = _csrf(api.get(base).text)
-    form = {"csrf": csrf, "action": "rename_theme", "theme_id": tid, "label": "Renamed"}
+    # a sentence decision returns to the page it was made on (a rename, merge or move lands on its result)
+    form = {"csrf": csrf, "action": "review_sentence", "scope": tid, "index": "0", "status": "accepted", "section": "0"}
     for referer in ("https://evil.example/phish", f"https://evil.example{base}", "//evil.example/x", f"{base}/../../x"):
         r = api.post(f"{base}/edit", data=form, headers={"referer": referer}, follow_redirects=False)
         assert r.headers["location"] == base, referer

@@ -153,6 +153,7 @@ class UploadPreview(BaseModel):
 
 
 class RunIn(Strict):
+    name: Text = Field("", max_length=200, description="What people will call it; default 'Run N'.")
     config: SynthConfig = Field(
         default_factory=SynthConfig, description="Settings to override; every one is bounded (see the schema)."
     )
@@ -195,6 +196,8 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     callback_url: str | None = None
     redacted: bool = Field(False, description="An erasure masked words in this run's snapshot and results.")
+    name: str = ""
+    sources: list[str] = Field(default_factory=list, description="The uploads its contributions came from.")
 
 
 class ThemeBrief(BaseModel):

@@ -385,6 +385,8 @@ def _run_out(r) -> RunOut:  # noqa: ANN001 - Run
         finished_at=r.finished_at,
         callback_url=r.callback_url,
         redacted=r.redacted_at is not None,
+        name=r.name,
+        sources=r.sources or [],
     )
 
 
@@ -405,7 +407,15 @@ def start_run(
         earlier = (body.from_run_id, body.from_revision) if body.from_run_id else None
         codes = [c.model_dump() for c in body.codebook] if body.codebook else None
         run = svc.start_run(
-            s, project_id, overrides, who.actor, limits(request), earlier, codes, callback_url=body.callback_url
+            s,
+            project_id,
+            overrides,
+            who.actor,
+            limits(request),
+            earlier,
+            codes,
+            callback_url=body.callback_url,
+            name=body.name,
         )
     except ValidationError as exc:
         raise invalid(exc.errors(), ("config",)) from None

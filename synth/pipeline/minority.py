@@ -62,6 +62,28 @@ def small_distinct(
     return views
 
 
+AGGLOMERATIVE_MAX = 5_000  # average linkage holds all pairs in memory: 5,000 contributions take 0.2 GB
+
+
+def _groups(vecs: np.ndarray, config: SynthConfig) -> np.ndarray:
+    """Groups among unassigned contributions: average-linkage clusters whose members are on average at least
+    `lone_group_similarity` alike. Above AGGLOMERATIVE_MAX (a large consultation's unassigned list) that is
+    quadratic in memory, so the groups are the shared-neighbour communities themes are found as (linear),
+    each a group of mutual neighbours; both then pass the same distinctness test."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(vecs) <= AGGLOMERATIVE_MAX:
+        return AgglomerativeClustering(
+            n_clusters=None, metric="cosine", linkage="average", distance_threshold=1 - config.lone_group_similarity
+        ).fit_predict(vecs)
+    from synth.pipeline.cluster import communities
+
+    found = communities(vecs, config, 3)
+    singles = np.flatnonzero(found < 0)  # each on its own, as average linkage leaves a lone contribution
+    found[singles] = found.max() + 1 + np.arange(len(singles))
+    return found
+
+
 def unassigned_views(
     data: SectionData, unassigned: np.ndarray, centres: dict[str, np.ndarray], config: SynthConfig
 ) -> list[MinorityView]:
@@ -70,8 +92,6 @@ def unassigned_views(
     Works per contribution (the mean of its unassigned passages): a person's two sentences on one
     point should count once, and together.
     """
-    from sklearn.cluster import AgglomerativeClustering
-
     if len(unassigned) == 0:
         return []
     per_contribution: dict[str, list[int]] = {}
@@ -88,9 +108,7 @@ def unassigned_views(
     views: list[MinorityView] = []
     grouped = np.zeros(len(cids), dtype=bool)
     if len(cids) >= 3:
-        groups = AgglomerativeClustering(
-            n_clusters=None, metric="cosine", linkage="average", distance_threshold=1 - config.lone_group_similarity
-        ).fit_predict(vecs)
+        groups = _groups(vecs, config)
         for g in sorted(set(groups), key=lambda g: int(np.flatnonzero(groups == g)[0])):
             members = [int(m) for m in np.flatnonzero(groups == g)]
             centre = unit(vecs[members].mean(axis=0))

@@ -102,3 +102,66 @@ def verify_chain(s: Session, project_id: str) -> tuple[bool, int | None]:
     if seq != head_seq or (seq and not same(head, head_mac(project_id, seq, digest))):
         return False, min(seq, head_seq) + 1
     return True, None
+
+
+def _quoted(labels: dict, theme_id: str | None) -> str:
+    if theme_id is None:
+        return "the unassigned list"
+    return f"'{labels[theme_id]}'" if theme_id in labels else f"theme {theme_id}"
+
+
+def sentence(e: AuditEvent) -> str:
+    """One event as a person would say it: "Fran (facilitator key sk_NC…) merged 'Night buses' into 'Public
+    transport' at 14:02 on 27 Nov 2026 (UTC)". The before/after details stay available beside it."""
+    before, after = e.before or {}, e.after or {}
+    labels = before.get("revision_labels", {})
+    many = lambda n: f"{n} contribution{'s' if n != 1 else ''}"  # noqa: E731
+    what = {
+        "project.create": f"created the project '{after.get('name', '')}'",
+        "project.delete": f"deleted the project '{before.get('name', '')}'",
+        "key.create": f"created a {after.get('role', '')} key named '{after.get('name') or e.target}'",
+        "key.revoke": f"revoked the key '{after.get('name') or e.target}'",
+        "key.rotate": f"replaced the key '{after.get('name') or e.target}' with a new one",
+        "contributions.upload": f"uploaded {after.get('received', 0)} contributions from {e.target} "
+        f"({after.get('created', 0)} new, {after.get('updated', 0)} changed)",
+        "contributions.erase": f"erased {many(after.get('contributions', 0))} ({after.get('reason', '')})",
+        "run.start": f"started a run on {many(after.get('contributions', 0))}",
+        "run.succeeded": "finished a run",
+        "run.failed": f"recorded a failed run ({after.get('error', '')[:120]})",
+        "run.cancelled": "stopped a run",
+        "run.cancel": "cancelled a run",
+        "run.requeued": "put an interrupted run back in the queue",
+        "run.delete": "deleted a run",
+        "webhooks.set": f"set the webhook hosts to {', '.join(after.get('hosts', [])) or 'none'}",
+    }.get(e.action)
+    if what is None and e.action.startswith("review."):
+        action = e.action.removeprefix("review.")
+        ids = after.get("contribution_ids") or []
+        if action == "rename_theme":
+            what = f"renamed {_quoted(labels, after.get('theme_id'))} to '{after.get('label', '')}'"
+        elif action == "merge_themes":
+            tids = after.get("theme_ids") or [None]
+            what = f"merged {', '.join(_quoted(labels, t) for t in tids[1:])} into {_quoted(labels, tids[0])}"
+        elif action == "split_theme":
+            what = f"split {many(len(ids))} off {_quoted(labels, after.get('theme_id'))} as '{after.get('label', '')}'"
+        elif action == "move_contributions":
+            what = f"moved {many(len(ids))} to {_quoted(labels, after.get('to_theme_id'))}"
+        elif action == "mark_minority":
+            what = f"marked {many(len(ids))} as a minority view"
+        elif action == "unmark_minority":
+            what = f"removed minority view {after.get('view_id', '')}"
+        elif action == "review_sentence":
+            status = {"draft": "reset to draft"}.get(after.get("status"), after.get("status"))
+            what = "reworded a summary sentence" if after.get("text") else f"{status} a summary sentence"
+        elif action == "code_contributions":
+            what = f"coded {many(len(ids))} as {after.get('code_id') or 'fitting no code'}"
+        elif action == "revert_to_revision":
+            what = f"returned the run to revision {after.get('revision')}"
+    what = what or f"{e.action} {e.target}"
+    when = datetime.fromisoformat(e.at)
+    return f"{e.actor} {what} at {when:%H:%M} on {when.day} {when:%b %Y} (UTC)."
+
+
+def mentions(e: AuditEvent, theme_id: str) -> bool:
+    """Whether an event concerns a theme (named in its details)."""
+    return theme_id in json.dumps([e.before, e.after])

@@ -172,6 +172,14 @@ def run_for_update(s: Session, run_id: str) -> Run | None:
     return s.scalar(select(Run).where(Run.id == run_id).with_for_update())
 
 
+def upload_sources(s: Session, project_id: str) -> list[str]:
+    """The names of the project's uploads, oldest first (from the audit trail, which records each)."""
+    q = select(AuditEvent.target).where(
+        AuditEvent.project_id == project_id, AuditEvent.action == "contributions.upload"
+    )
+    return list(dict.fromkeys(s.scalars(q.order_by(AuditEvent.seq))))
+
+
 def count_runs(s: Session, project_id: str, statuses: tuple[str, ...] | None = None) -> int:
     q = select(func.count()).where(Run.project_id == project_id)
     if statuses is not None:

@@ -29,6 +29,7 @@ def start_run(
     from_run: tuple[str, int | None] | None = None,
     codebook: list[dict] | None = None,
     callback_url: str | None = None,
+    name: str = "",
 ) -> Run:
     """Queue a run on a snapshot of the contributions as they are now (later uploads do not change it).
     `from_run` (run id, revision or None for the newest) makes it incremental: the revision is fixed now, so
@@ -67,6 +68,8 @@ def start_run(
         config=config.model_dump(mode="json"),
         snapshot=snapshot,
         callback_url=callback_url,
+        name=name.strip() or f"Run {repo.count_runs(s, project_id) + 1}",
+        sources=repo.upload_sources(s, project_id),
     )
     s.add(run)
     s.flush()

@@ -62,6 +62,8 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     redacted_at: Mapped[datetime | None] = mapped_column(default=None)  # an erasure rewrote snapshot and results
     callback_url: Mapped[str | None] = mapped_column(String(2000), default=None)  # told when the run ends
+    name: Mapped[str] = mapped_column(String(200), default="")  # given by a person, else "Run N"
+    sources: Mapped[list | None] = mapped_column(JSON, default=None)  # the uploads its snapshot holds
 
 
 class Result(Base):

@@ -11,7 +11,7 @@ import secrets
 import time
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from synth import service as svc
 from synth.config import SynthConfig
-from synth.edits import Edit, EditError
+from synth.edits import Edit, EditError, describe
 from synth.formats import ColumnMap, InputError, load_uploaded, preview_uploaded, upload_name
 from synth.formats.common import column_map
 from synth.llm import Endpoint
@@ -89,6 +89,10 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
     context.setdefault("project_id", who.project_id if who else None)
     flash = request.session.pop("flash", None)
     error = request.session.pop("error", None)
+    undo = request.session.pop("undo", None)
+    if undo and flash:  # the edit just made can be undone from the page that shows it
+        context.setdefault("undo_action", f"/web/projects/{context.get('project_id')}/runs/{undo['run']}/edit")
+        context.setdefault("undo_revision", undo["revision"])
     return templates.TemplateResponse(
         request,
         name,
@@ -336,7 +340,15 @@ async def start_run(request: Request, project_id: str) -> Response:
 
     def start() -> None:
         with request.app.state.db.session() as s:
-            svc.start_run(s, project_id, overrides, f"{who.actor} (web)", limits, (earlier, None) if earlier else None)
+            svc.start_run(
+                s,
+                project_id,
+                overrides,
+                f"{who.actor} (web)",
+                limits,
+                (earlier, None) if earlier else None,
+                name=str(form.get("name") or "")[:200],
+            )
 
     try:
         await run_in_threadpool(start)
@@ -367,10 +379,20 @@ def _base(project_id: str, run_id: str) -> str:
 def run_overview(request: Request, project_id: str, run_id: str) -> Response:
     who = _require(request, project_id)
     revision, s = _result(request, project_id, run_id)
+    with request.app.state.db.session() as session:
+        run = repo.run(session, project_id, run_id)
+        extends = (run.snapshot or {}).get("extends")
+        earlier = repo.run(session, project_id, extends["run_id"]) if extends else None
+        about = {
+            "name": run.name,
+            "sources": run.sources or [],
+            "from": {"name": earlier.name, "id": earlier.id, "revision": extends["revision"]} if earlier else None,
+        }
     return page(
         request,
         "run.html.j2",
         s=s,
+        run=about,
         revision=revision,
         base=_base(project_id, run_id),
         map_svg=theme_map(s),
@@ -527,30 +549,95 @@ async def edit(request: Request, project_id: str, run_id: str) -> Response:
     if data["action"] == "code_contributions":
         data["code_id"] = str(form.get("code_id") or "") or None
     if data["action"] == "move_contributions":
-        data["to_theme_id"] = str(form.get("to_theme_id") or "") or None
+        destination = str(form.get("to_theme_id") or "")
+        if not destination:
+            request.session["error"] = "Choose where to move the selected contributions."
+            return RedirectResponse(_same_run_page(request.headers.get("referer"), _base(project_id, run_id)), 303)
+        data["to_theme_id"] = None if destination == "unassigned" else destination
         data.pop("theme_id", None)
     if data["action"] == "mark_minority":
         data.pop("theme_id", None)
     if data["action"] == "review_sentence" and data.get("text") and "status" not in data:
         data["status"] = None
     back = _same_run_page(request.headers.get("referer"), _base(project_id, run_id))
+    try:
+        parsed = EDIT.validate_python(data)
+    except ValidationError as exc:
+        request.session["error"] = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        return RedirectResponse(back, 303)
+    _, before = _result(request, project_id, run_id)
+    if data["action"] in ("merge_themes", "move_contributions") and form.get("confirmed") != "yes":
+        return _confirm(request, project_id, run_id, form, before, parsed, back)
 
     def save(parsed: Any) -> int:
         with request.app.state.db.session() as s:
             return svc.review(s, project_id, run_id, parsed, f"{who.actor} (web)")[0]
 
     try:
-        revision = await run_in_threadpool(save, EDIT.validate_python(data))
-        request.session["flash"] = f"Saved as revision {revision}."
-    except ValidationError as exc:
-        request.session["error"] = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+        revision = await run_in_threadpool(save, parsed)
     except (EditError, svc.NotFound, svc.Conflict) as exc:
         request.session["error"] = str(exc)
+        return RedirectResponse(back, 303)
     except IntegrityError:  # another edit of the same revision was saved at the same moment
         request.session["error"] = "Someone saved another edit at the same moment; look again and retry."
-    if data["action"] == "merge_themes" or (data["action"] == "split_theme" and "error" not in request.session):
-        back = _base(project_id, run_id)
-    return RedirectResponse(back, 303)
+        return RedirectResponse(back, 303)
+    request.session["flash"] = describe(before, parsed)
+    request.session["undo"] = {"run": run_id, "revision": revision - 1}
+    return RedirectResponse(_landing(project_id, run_id, parsed, back), 303)
+
+
+def _landing(project_id: str, run_id: str, edit: Any, back: str) -> str:
+    """The page that shows what an edit did: the merged theme, the theme a split left (the new one is linked
+    from it), the destination of a move; otherwise the page the edit was made on."""
+    base = _base(project_id, run_id)
+    if edit.action == "merge_themes":
+        return f"{base}/themes/{edit.theme_ids[0]}"
+    if edit.action in ("split_theme", "rename_theme"):
+        return f"{base}/themes/{edit.theme_id}"
+    if edit.action == "move_contributions":
+        return f"{base}/themes/{edit.to_theme_id}" if edit.to_theme_id else f"{base}/unassigned"
+    if edit.action == "revert_to_revision":
+        return base
+    return back
+
+
+def _confirm(request: Request, project_id: str, run_id: str, form: Any, before: Any, edit: Any, back: str) -> Response:
+    """A merge or a move is asked once more, naming both sides; the form carries the same fields plus
+    confirmed=yes, so nothing is merged or moved by one careless click."""
+    themes = {t.id: t for sec in before.sections for t in sec.themes}
+    fields = [(k, str(v)) for k, v in form.multi_items() if k not in ("csrf", "confirmed")]
+    if edit.action == "merge_themes":
+        into = themes.get(edit.theme_ids[0])
+        others = [themes[i] for i in edit.theme_ids[1:] if i in themes]
+        question = (
+            f"Merge {', '.join(repr(o.title or o.label) for o in others)} "
+            f"({sum(o.n_contributions for o in others)} contributions) into "
+            f"'{(into.title or into.label) if into else edit.theme_ids[0]}' "
+            f"({into.n_contributions if into else 0} contributions)?"
+        )
+    else:
+        owner = {x.id: x.contribution_id for x in before.segments}
+        wanted = set(edit.contribution_ids)
+        sources = sorted(
+            {
+                t.title or t.label
+                for t in themes.values()
+                if t.parent_id is None and wanted & {owner[i] for i in t.segment_ids}
+            }
+        )
+        destination = themes.get(edit.to_theme_id) if edit.to_theme_id else None
+        where = f"'{destination.title or destination.label}'" if destination else "the unassigned list"
+        n, origin = len(wanted), ", ".join(repr(x) for x in sources) or "the unassigned list"
+        question = f"Move {n} contribution{'s' if n != 1 else ''} from {origin} to {where}?"
+    return page(
+        request,
+        "confirm.html.j2",
+        question=question,
+        fields=fields,
+        action=f"{_base(project_id, run_id)}/edit",
+        back=back,
+        project_id=project_id,
+    )
 
 
 def _same_run_page(referer: str | None, base: str) -> str:
@@ -559,7 +646,8 @@ def _same_run_page(referer: str | None, base: str) -> str:
     if referer:
         parts = urlsplit(referer)
         path = parts.path
-        if (path == base or path.startswith(base + "/")) and ".." not in path and "//" not in path:
+        ours = (path == base or path.startswith(base + "/")) and ".." not in path and "//" not in path
+        if ours and not path.endswith("/edit"):  # a confirmation page answers a POST to /edit: not a page
             return path + (f"?{parts.query}" if parts.query else "")
     return base
 
@@ -587,25 +675,84 @@ def export(request: Request, project_id: str, run_id: str, kind: str, inline: in
     raise Redirect(_base(project_id, run_id))
 
 
-@router.get("/projects/{project_id}/audit", response_class=HTMLResponse)
-def audit_page(request: Request, project_id: str) -> Response:
-    _require(request, project_id)
+def _audit_rows(request: Request, project_id: str, who: str, action: str, theme: str) -> tuple[list[dict], dict]:
+    """The project's events as sentences (with their details), filtered by person, action and theme."""
+    from synth.service.audit import mentions, sentence
+
     with request.app.state.db.session() as s:
         events = svc.audit_events(s, project_id)
         intact, broken = svc.verify_chain(s, project_id)
-        rows = [
-            {
-                "seq": e.seq,
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "target": e.target,
-                "before": e.before,
-                "after": e.after,
-            }
-            for e in events
-        ]
-    return page(request, "audit.html.j2", events=rows, intact=intact, broken=broken, project_id=project_id)
+    choices = {
+        "people": sorted({e.actor for e in events}),
+        "actions": sorted({e.action for e in events}),
+        "intact": intact,
+        "broken": broken,
+        "total": len(events),
+    }
+    rows = [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target,
+            "sentence": sentence(e),
+            "before": e.before,
+            "after": e.after,
+            "hash": e.hash,
+        }
+        for e in events
+        if (not who or e.actor == who) and (not action or e.action == action) and (not theme or mentions(e, theme))
+    ]
+    return rows, choices
+
+
+@router.get("/projects/{project_id}/audit", response_class=HTMLResponse)
+def audit_page(request: Request, project_id: str, who: str = "", action: str = "", theme: str = "") -> Response:
+    _require(request, project_id)
+    rows, choices = _audit_rows(request, project_id, who[:200], action[:60], theme[:64])
+    query = urlencode({k: v for k, v in (("who", who), ("action", action), ("theme", theme)) if v})
+    return page(
+        request,
+        "audit.html.j2",
+        events=rows,
+        project_id=project_id,
+        chosen={"who": who, "action": action, "theme": theme},
+        query=query,
+        **choices,
+    )
+
+
+@router.get("/projects/{project_id}/audit.{kind}")
+def audit_export(
+    request: Request, project_id: str, kind: str, who: str = "", action: str = "", theme: str = ""
+) -> Response:
+    """The (filtered) audit log as CSV or JSON: one row per event, its sentence and its details."""
+    import csv
+    import io
+    import json
+
+    _require(request, project_id)
+    if kind not in ("csv", "json"):
+        raise HTTPException(404)
+    rows, _ = _audit_rows(request, project_id, who[:200], action[:60], theme[:64])
+    name = f'attachment; filename="synth-audit.{kind}"'
+    if kind == "json":
+        body = json.dumps(rows, ensure_ascii=False, indent=1)
+        return Response(body, media_type="application/json", headers={"Content-Disposition": name})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["seq", "at", "actor", "action", "target", "sentence", "before", "after", "hash"])
+    for r in rows:
+        cells = [r["seq"], r["at"], r["actor"], r["action"], r["target"], r["sentence"]]
+        cells += [json.dumps(r["before"], ensure_ascii=False), json.dumps(r["after"], ensure_ascii=False), r["hash"]]
+        writer.writerow([_spreadsheet_safe(str(c)) for c in cells])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": name})
+
+
+def _spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (=, +, -, @ first) is prefixed with an apostrophe."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 __all__ = ["install", "router"]
