@@ -44,6 +44,7 @@ def main() -> None:
         with TestClient(app) as client:
             csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/web/").text).group(1)
             client.post("/web/login", data={"key": key, "csrf": csrf})
+            csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(base).text).group(1)  # a new one per session
 
             def timed(call) -> list[float]:  # noqa: ANN001
                 out = []
@@ -52,6 +53,7 @@ def main() -> None:
                     r = call()
                     out.append((time.perf_counter() - start) * 1000)
                     assert r.status_code in (200, 303), r.status_code
+                    assert "forbidden" not in r.headers.get("location", ""), "signed out"
                 return out
 
             pages = {
@@ -86,6 +88,9 @@ def main() -> None:
                     client.post(edit, data=undo, follow_redirects=False),
                 )[1]
             )
+        with app.state.db.session() as s:
+            made = len(svc.revisions(s, p.id, run_id))
+        assert made > 5 * REPEATS, made  # every timed edit was saved
     table_rows = [[name, f"{statistics.median(xs):.0f}", f"{_p95(xs):.0f}"] for name, xs in results.items()]
     write_section(
         "pages",
