@@ -3,6 +3,7 @@ absent (or belongs to another project), and keyset pages for every list. Nothing
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -177,7 +178,9 @@ def upload_sources(s: Session, project_id: str) -> list[str]:
     q = select(AuditEvent.target).where(
         AuditEvent.project_id == project_id, AuditEvent.action == "contributions.upload"
     )
-    return list(dict.fromkeys(s.scalars(q.order_by(AuditEvent.seq))))
+    # an upload from the command line names a path on the server: only the file's name is shown
+    names = (re.sub(r"(?:[A-Za-z]:)?[/\\](?:[^/\\\s]+[/\\])*", "", x) for x in s.scalars(q.order_by(AuditEvent.seq)))
+    return list(dict.fromkeys(names))
 
 
 def count_runs(s: Session, project_id: str, statuses: tuple[str, ...] | None = None) -> int:
