@@ -121,7 +121,9 @@ def test_a_large_upload_does_not_stall_other_requests(live: dict) -> None:
     poller.join()
     assert r.status_code == 200 and r.json()["created"] == 20_000, r.text
     assert upload_s > 1.0  # long enough that a blocked event loop would show
-    assert len(latencies) > 5 and max(latencies) < 1.0, (upload_s, max(latencies))
+    # a blocked event loop would hold a request for the whole upload; the GIL-sharing worker thread may delay
+    # one by a fraction of it on a busy machine, so the bound is a share of the upload, not a fixed second
+    assert len(latencies) > 5 and max(latencies) < upload_s / 2, (upload_s, max(latencies))
 
 
 # --- run configuration, cancellation, the worker ------------------------------------------------------
