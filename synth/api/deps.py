@@ -109,9 +109,8 @@ class Cursor:
     def window(self, items: list) -> dict:
         """A page of a list held in memory (a result's themes, members, ...): the key is the position."""
         start = self.after + 1 if self.after is not None else 0
-        chunk = list(enumerate(items))[start : start + self.limit + 1]
-        page = self.page(chunk, key=lambda pair: pair[0])
-        return {"items": [x for _, x in page["items"]], "next_cursor": page["next_cursor"]}
+        chunk = items[start : start + self.limit + 1]
+        return {"items": chunk[: self.limit], "next_cursor": self.next(chunk, key=lambda _: start + self.limit - 1)}
 
 
 def pages(list_name: str, key_type: type):  # noqa: ANN201 - a FastAPI dependency

@@ -160,10 +160,8 @@ def rotate_key(project_id: str, key_id: str, s: DB, who: Caller = CAN_ADMIN) -> 
 @router.get("/deletions", response_model=Page[DeletionOut], tags=["projects"])
 def list_deletions(s: DB, who: Caller = Depends(global_admin), page: Cursor = PAGES["deletions"]) -> Any:
     """Every deleted project: who deleted it, when, and the MACed head its audit chain ended on."""
-    rows = repo.deletions(s, page.after, page.limit + 1)
-    items = [(d.pk, DeletionOut.model_validate(d, from_attributes=True)) for d in rows]
-    out = page.page(items, key=lambda pair: pair[0])
-    return {"items": [d for _, d in out["items"]], "next_cursor": out["next_cursor"]}
+    out = page.page(repo.deletions(s, page.after, page.limit + 1), key=lambda d: d.pk)
+    return {**out, "items": [DeletionOut.model_validate(d, from_attributes=True) for d in out["items"]]}
 
 
 # --- contributions ----------------------------------------------------------------------------------
@@ -314,7 +312,7 @@ def list_contributions(project_id: str, s: DB, who: Caller = CAN_READ, page: Cur
     repo.project(s, project_id)
     rows = repo.contributions(s, project_id, page.after, page.limit + 1)
     out = page.page(rows, key=lambda r: r.pk)
-    return {"items": [_contribution_out(r) for r in out["items"]], "next_cursor": out["next_cursor"]}
+    return {**out, "items": [_contribution_out(r) for r in out["items"]]}
 
 
 @router.get(

@@ -199,6 +199,20 @@ def canonical(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def join_bars(vectors: np.ndarray, labels: np.ndarray, k: int, config: SynthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Each theme's centre, and how close a passage must be to join it: as close as the theme's own members
+    mostly are (the `outlier_join_quantile` of their similarity), and never below `outlier_join_floor`."""
+    cents = centroids(vectors, labels, k)
+    member_sims = (vectors * cents[np.maximum(labels, 0)]).sum(axis=1)
+    bars = np.array(
+        [
+            max(config.outlier_join_floor, float(np.quantile(member_sims[labels == i], config.outlier_join_quantile)))
+            for i in range(k)
+        ]
+    )
+    return cents, bars
+
+
 def join_outliers(
     vectors: np.ndarray, labels: np.ndarray, config: SynthConfig, candidates: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -208,14 +222,7 @@ def join_outliers(
     joined = np.zeros(len(labels), dtype=bool)
     if k == 0:
         return labels, joined
-    cents = centroids(vectors, labels, k)
-    member_sims = (vectors * cents[np.maximum(labels, 0)]).sum(axis=1)
-    bars = np.array(
-        [
-            max(config.outlier_join_floor, float(np.quantile(member_sims[labels == i], config.outlier_join_quantile)))
-            for i in range(k)
-        ]
-    )
+    cents, bars = join_bars(vectors, labels, k, config)
     out = labels.copy()
     for i in np.flatnonzero((labels < 0) & (True if candidates is None else candidates)):
         sims = cents @ vectors[i]
@@ -257,14 +264,7 @@ def assign_rest(
     k = int(labels.max()) + 1 if len(labels) else 0
     if k == 0:
         return labels, sub_labels, joined
-    cents = centroids(vectors, labels, k)
-    member_sims = (vectors * cents[np.maximum(labels, 0)]).sum(axis=1)
-    bars = np.array(
-        [
-            max(config.outlier_join_floor, float(np.quantile(member_sims[labels == i], config.outlier_join_quantile)))
-            for i in range(k)
-        ]
-    )
+    cents, bars = join_bars(vectors, labels, k, config)
     subs = {}
     for theme in range(k):
         mask = (labels == theme) & (sub_labels >= 0)

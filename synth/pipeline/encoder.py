@@ -177,12 +177,10 @@ def cache_key(runtime: str) -> str:
 
 def describe(runtime: str, cache_dir: Path | None) -> str:
     """For metadata: the runtime, its version, and the sha256 of the ONNX file the vectors came from."""
-    if runtime == "torch":
-        import importlib.metadata
-
-        return f"torch {importlib.metadata.version('torch')} (sentence-transformers)"
     import importlib.metadata
 
+    if runtime == "torch":
+        return f"torch {importlib.metadata.version('torch')} (sentence-transformers)"
     path = onnx_file(runtime, cache_dir)
     kind = "int8 dynamic, per-channel" if runtime == "onnx-int8" else "fp32"
     version = importlib.metadata.version("onnxruntime")

@@ -19,7 +19,8 @@ from sqlalchemy.orm.attributes import flag_modified
 from synth.cache import Cache, text_key
 from synth.config import SynthConfig, default_cache_dir
 from synth.models import weights_sha256
-from synth.pipeline.prepare import normalise, segment_texts
+from synth.pipeline.encoder import cache_key
+from synth.pipeline.prepare import normalise
 from synth.redact import mask, redact
 from synth.schema import Synthesis
 from synth.service import repository as repo
@@ -37,7 +38,7 @@ def erase(s: Session, project_id: str, rows: list[ContributionRow], actor: str, 
     for r in rows:
         s.delete(r)
     n_runs = n_results = 0
-    cancelled, min_chars = [], set()
+    cancelled, min_chars, passages = [], set(), {normalise(x) for x in texts}
     for run in repo.runs(s, project_id):
         min_chars.add(int((run.config or {}).get("min_segment_chars", SynthConfig().min_segment_chars)))
         snapshot = run.snapshot or {}
@@ -57,13 +58,14 @@ def erase(s: Session, project_id: str, rows: list[ContributionRow], actor: str, 
         run.redacted_at = now()
         for row in repo.results(s, run.id):
             synthesis = Synthesis.model_validate_json(row.synthesis)
+            passages |= {normalise(x.text) for x in synthesis.segments if x.contribution_id in ids}
             row.synthesis = redact(synthesis, ids, reason, at).model_dump_json()
             n_results += 1
         forget(run.id)
         n_runs += 1
     redacted_events = _redact_events(s, project_id, texts)
     _forget_responses(s, texts)
-    _forget_cached(texts, {SynthConfig().min_segment_chars} | min_chars)
+    _forget_cached(texts, passages, {SynthConfig().min_segment_chars} | min_chars)
     counts = {
         "contributions": len(rows),
         "runs": n_runs,
@@ -110,15 +112,12 @@ def _forget_responses(s: Session, texts: list[str]) -> None:
             s.delete(row)
 
 
-def _forget_cached(texts: list[str], min_chars: set[int]) -> None:
+def _forget_cached(texts: list[str], passages: set[str], min_chars: set[int]) -> None:
     """This machine's cache entries for the erased texts: their segmentation (which holds lemmas) and the
-    vectors of their passages (a worker on another machine keeps its own cache)."""
+    vectors of their passages under every encoder runtime. The passages are those the stored results hold,
+    so nothing is segmented again here (a worker on another machine keeps its own cache)."""
     cache = default_cache_dir()
-    vectors = Cache(cache, weights_sha256("embedding"), "embeddings")
     segments = Cache(cache, weights_sha256("nlp"), "segments")
-    pieces = {normalise(t) for t in texts}
-    for m in sorted(min_chars):
-        for t, spans in zip(texts, segment_texts(texts, m, None), strict=True):
-            pieces |= {normalise(t[a:b]) for a, b, _ in spans}
-        segments.delete([text_key(t, f"min_chars={m}") for t in texts])
-    vectors.delete([text_key(p) for p in pieces])
+    segments.delete([text_key(t, f"min_chars={m}") for m in sorted(min_chars) for t in texts])
+    for runtime in ("onnx", "onnx-int8", "torch"):
+        Cache(cache, cache_key(runtime), "embeddings").delete([text_key(x) for x in sorted(passages)])

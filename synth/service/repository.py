@@ -128,8 +128,11 @@ def contribution(s: Session, project_id: str, external_id: str) -> ContributionR
 
 
 def contributions_of_participant(s: Session, project_id: str, participant_id: str) -> list[ContributionRow]:
-    rows = contributions(s, project_id)
-    return [r for r in rows if r.data.get("participant_id") == participant_id]
+    q = select(ContributionRow).where(
+        ContributionRow.project_id == project_id,
+        ContributionRow.data["participant_id"].as_string() == participant_id,
+    )
+    return list(s.scalars(q.order_by(ContributionRow.pk)))
 
 
 # --- runs and results -------------------------------------------------------------------------------

@@ -39,12 +39,13 @@ class _LRU:
                 self._items.move_to_end(key)
                 return self._items[key]
         value = make()  # outside the lock: parsing a large result must not block other readers
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+        self.put(key, value)
         return value
+
+    def drop(self, stale) -> None:  # noqa: ANN001 - stale: (key) -> bool
+        with self._lock:
+            for key in [k for k in self._items if stale(k)]:
+                del self._items[key]
 
 
 _parsed = _LRU(16)
@@ -70,9 +71,7 @@ def load_result(s: Session, project_id: str, run_id: str, revision: int | None =
 def forget(run_id: str) -> None:
     """Drop a run's parsed results and vectors (after its stored results were rewritten, e.g. redacted)."""
     for cache in (_parsed, _vectors):
-        with cache._lock:
-            for key in [k for k in cache._items if k == run_id or (isinstance(k, tuple) and k[0] == run_id)]:
-                del cache._items[key]
+        cache.drop(lambda key: key == run_id or (isinstance(key, tuple) and key[0] == run_id))
 
 
 @contextmanager
